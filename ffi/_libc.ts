@@ -1,0 +1,117 @@
+/**
+ * The one place that opens libc. Every symbol the project binds is listed
+ * here with its C signature, so a reader can check the FFI types against the
+ * manual page at a glance. Nothing outside ffi/ imports this file.
+ *
+ * @module
+ */
+
+const symbols = {
+  // int *__errno_location(void);
+  __errno_location: { parameters: [], result: "pointer" },
+  // int unshare(int flags);
+  unshare: { parameters: ["i32"], result: "i32" },
+  // int setns(int fd, int nstype);
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  // int open(const char *pathname, int flags, mode_t mode);
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // int close(int fd);
+  close: { parameters: ["i32"], result: "i32" },
+  // int mount(const char *source, const char *target, const char *filesystemtype,
+  //           unsigned long mountflags, const void *data);
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  // int umount2(const char *target, int flags);
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  // int sethostname(const char *name, size_t len);
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
+  // int kill(pid_t pid, int sig);
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  // pid_t getpid(void);
+  getpid: { parameters: [], result: "i32" },
+  // pid_t waitpid(pid_t pid, int *wstatus, int options);
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int socket(int domain, int type, int protocol);
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, void *argp);
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // int posix_spawnp(pid_t *pid, const char *file,
+  //                  const posix_spawn_file_actions_t *file_actions,
+  //                  const posix_spawnattr_t *attrp,
+  //                  char *const argv[], char *const envp[]);
+  posix_spawnp: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  // int posix_spawn_file_actions_init(posix_spawn_file_actions_t *file_actions);
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *file_actions);
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *file_actions,
+  //                                      int fildes, const char *path, int oflag, mode_t mode);
+  posix_spawn_file_actions_addopen: {
+    parameters: ["buffer", "i32", "buffer", "i32", "u32"],
+    result: "i32",
+  },
+  // int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *file_actions,
+  //                                      int fildes, int newfildes);
+  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  // int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *file_actions,
+  //                                          const char *path);
+  posix_spawn_file_actions_addchdir_np: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int posix_spawnattr_init(posix_spawnattr_t *attr);
+  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawnattr_destroy(posix_spawnattr_t *attr);
+  posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawnattr_setflags(posix_spawnattr_t *attr, short flags);
+  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+  // int posix_spawnattr_setsigmask(posix_spawnattr_t *attr, const sigset_t *sigmask);
+  posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int posix_spawnattr_setsigdefault(posix_spawnattr_t *attr, const sigset_t *sigdefault);
+  posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int sigemptyset(sigset_t *set);
+  sigemptyset: { parameters: ["buffer"], result: "i32" },
+  // int sigfillset(sigset_t *set);
+  sigfillset: { parameters: ["buffer"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
+
+/** The bound libc symbols, opened on first use. */
+export function libc(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
+  lib ??= Deno.dlopen("libc.so.6", symbols);
+  return lib.symbols;
+}
+
+/** Reads the calling thread's errno; call it right after the failing call. */
+export function errno(): number {
+  const ptr = libc().__errno_location();
+  if (ptr === null) return 0;
+  return new Deno.UnsafePointerView(ptr).getInt32();
+}
+
+const encoder = new TextEncoder();
+
+/** A NUL-terminated C string for a `const char *` parameter. */
+export function cstr(s: string): Uint8Array<ArrayBuffer> {
+  if (s.includes("\0")) throw new TypeError(`String contains a NUL byte: ${JSON.stringify(s)}`);
+  const bytes = encoder.encode(s);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+/**
+ * A NULL-terminated `char *const[]` array. The returned `keep` holds the
+ * string buffers: it must stay referenced until the C call returns.
+ */
+export function cstrArray(items: readonly string[]): {
+  array: BigUint64Array<ArrayBuffer>;
+  keep: Uint8Array[];
+} {
+  const keep = items.map(cstr);
+  const array = new BigUint64Array(items.length + 1);
+  keep.forEach((buf, i) => {
+    array[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  });
+  return { array, keep };
+}

@@ -1,0 +1,101 @@
+/**
+ * The small interface every cgroup driver implements, and the value types it
+ * speaks in. A driver manages the cgroups of jobs below one parent cgroup.
+ *
+ * @module
+ */
+
+/**
+ * Resource limits of one job, resolved (defaults applied, validated).
+ * `null` means "no limit" for that resource.
+ */
+export interface ResourceLimits {
+  /** CPU bandwidth in cores, fractional (0.5 = half of one CPU). */
+  cpu: number | null;
+  /** Memory limit in bytes (swap is disabled where the kernel has the knob). */
+  memoryBytes: number | null;
+  /** Read bandwidth limit in bytes per second, per block device. */
+  ioReadBps: number | null;
+  /** Write bandwidth limit in bytes per second, per block device. */
+  ioWriteBps: number | null;
+  /** Maximum number of tasks (processes and threads). */
+  pids: number | null;
+}
+
+/** A block device as `major:minor`, e.g. `254:0`. */
+export type DeviceNumber = `${number}:${number}`;
+
+/** One write of `value` to a cgroup control file at absolute `path`. */
+export interface FileWrite {
+  path: string;
+  value: string;
+}
+
+/** Usage figures of a job cgroup; a figure the kernel does not offer is null. */
+export interface CgroupStats {
+  /** Total CPU time consumed, in nanoseconds. */
+  cpuUsageNs: number | null;
+  /** Memory in use now, in bytes. */
+  memoryCurrentBytes: number | null;
+  /** Highest memory use seen, in bytes. */
+  memoryPeakBytes: number | null;
+  /** Number of processes the kernel's OOM killer killed in this cgroup. */
+  oomKills: number;
+  /** Tasks in the cgroup now. */
+  pidsCurrent: number | null;
+}
+
+/** The cgroup (one directory per hierarchy on v1, one directory on v2) of one job. */
+export interface JobCgroup {
+  /** The job cgroup's name (its last path component). */
+  readonly name: string;
+  /** The directories of this cgroup: one on v2, one per used hierarchy on v1. */
+  readonly paths: readonly string[];
+  /**
+   * The `cgroup.procs` files a process writes `0` to in order to join this
+   * cgroup (one per hierarchy on v1).
+   */
+  readonly procsFiles: readonly string[];
+  /**
+   * The control-file writes that apply `limits` (only the keys present) to
+   * this cgroup, in the order they must be made. IO limits apply to each of
+   * `devices`. Pure: touches nothing.
+   */
+  limitWrites(limits: Partial<ResourceLimits>, devices: readonly DeviceNumber[]): FileWrite[];
+  /** Applies `limits` (only the keys present) now. */
+  setLimits(limits: Partial<ResourceLimits>, devices: readonly DeviceNumber[]): Promise<void>;
+  /** Moves process `pid` (and its threads) into this cgroup. */
+  addProcess(pid: number): Promise<void>;
+  /** PIDs in the cgroup now. */
+  pids(): Promise<number[]>;
+  /** Current usage figures. */
+  stats(): Promise<CgroupStats>;
+  /**
+   * SIGKILLs every process in the cgroup and waits until it is empty
+   * (cgroup.kill on v2 where present; otherwise freeze where possible and
+   * kill every listed PID until none is left).
+   */
+  kill(): Promise<void>;
+  /**
+   * Removes the cgroup directories, retrying while the kernel answers EBUSY
+   * (processes still exiting). Idempotent; succeeds when already gone.
+   */
+  destroy(): Promise<void>;
+}
+
+/** Creates job cgroups below one parent; one implementation per cgroup version. */
+export interface CgroupDriver {
+  /** 1 for the legacy hierarchies, 2 for the unified hierarchy. */
+  readonly version: 1 | 2;
+  /** The parent directories job cgroups are created in (one per hierarchy on v1). */
+  readonly parentPaths: readonly string[];
+  /**
+   * The `cgroup.procs` files of the cgroup(s) this process lives in: where
+   * the executor returns after it has spawned the job's first process.
+   */
+  readonly homeProcsFiles: readonly string[];
+  /** Creates the cgroup `name` (a fresh, unique name) below the parent. */
+  create(name: string): Promise<JobCgroup>;
+  /** Removes the parent directories this driver created, when empty. */
+  close(): Promise<void>;
+}
