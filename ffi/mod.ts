@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { CLONE_NEWNS, CLONE_NEWUTS, sethostname, unshare } from "@jobworker/ffi";
+ * import { CLONE_NEWNS, CLONE_NEWUTS, sethostname, unshare } from "../ffi/mod.ts";
  * unshare(CLONE_NEWNS | CLONE_NEWUTS);
  * sethostname("job-1");
  * ```

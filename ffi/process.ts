@@ -95,16 +95,25 @@ export function decodeWaitStatus(status: number): ExitStatus | null {
 
 const WNOHANG = 1;
 
+/** One reaped child and how it ended. */
+export interface Reaped {
+  pid: number;
+  status: ExitStatus;
+}
+
 /**
- * Reaps one exited child without blocking: waitpid(pid, WNOHANG). `pid` -1
- * means any child. Returns null when no child has exited (or none exists).
+ * waitpid(2) for `pid` (-1: any child). With `block: false` (the default) it
+ * returns null when no child has ended yet; with `block: true` it waits for
+ * one. Either way it returns null when there is no child left (ECHILD).
+ * Stop and continue reports are skipped.
  */
-export function reap(pid = -1): { pid: number; status: ExitStatus } | null {
+export function waitChild(pid = -1, options: { block?: boolean } = {}): Reaped | null {
   const statusBuf = new Int32Array(1);
+  const flags = options.block ? 0 : WNOHANG;
   for (;;) {
     let got: number;
     try {
-      got = check(libc().waitpid(pid, statusBuf, WNOHANG), `waitpid(${pid})`);
+      got = check(libc().waitpid(pid, statusBuf, flags), `waitpid(${pid})`);
     } catch (err) {
       if (err instanceof SyscallError && err.code === "ECHILD") return null;
       if (err instanceof SyscallError && err.code === "EINTR") continue;

@@ -119,29 +119,49 @@ function checkError(err: unknown, errorClass?: ErrorClass, msgIncludes?: string)
 }
 
 /** `fn` must throw (optionally an instance of `errorClass` whose message includes `msgIncludes`). */
+export function assertThrows(fn: () => unknown, msg?: string): unknown;
+export function assertThrows<E extends Error = Error>(
+  fn: () => unknown,
+  // deno-lint-ignore no-explicit-any
+  errorClass: new (...args: any[]) => E,
+  msgIncludes?: string,
+): E;
 export function assertThrows(
   fn: () => unknown,
-  errorClass?: ErrorClass,
+  errorClassOrMsg?: ErrorClass | string,
   msgIncludes?: string,
-): Error {
+): unknown {
   try {
     fn();
   } catch (err) {
-    return checkError(err, errorClass, msgIncludes);
+    if (typeof errorClassOrMsg === "string" || errorClassOrMsg === undefined) return err;
+    return checkError(err, errorClassOrMsg, msgIncludes);
   }
-  throw new nodeAssert.AssertionError({ message: "Expected function to throw." });
+  throw new nodeAssert.AssertionError({
+    message: typeof errorClassOrMsg === "string" ? errorClassOrMsg : "Expected function to throw.",
+  });
 }
 
 /** `fn` must reject (optionally with an instance of `errorClass` whose message includes `msgIncludes`). */
+export function assertRejects(fn: () => PromiseLike<unknown>, msg?: string): Promise<unknown>;
+export function assertRejects<E extends Error = Error>(
+  fn: () => PromiseLike<unknown>,
+  // deno-lint-ignore no-explicit-any
+  errorClass: new (...args: any[]) => E,
+  msgIncludes?: string,
+): Promise<E>;
 export async function assertRejects(
   fn: () => PromiseLike<unknown>,
-  errorClass?: ErrorClass,
+  errorClassOrMsg?: ErrorClass | string,
   msgIncludes?: string,
-): Promise<Error> {
+): Promise<unknown> {
   try {
     await fn();
   } catch (err) {
-    return checkError(err, errorClass, msgIncludes);
+    if (typeof errorClassOrMsg === "string" || errorClassOrMsg === undefined) return err;
+    return checkError(err, errorClassOrMsg, msgIncludes);
   }
-  throw new nodeAssert.AssertionError({ message: "Expected function to reject." });
+  throw new nodeAssert.AssertionError({
+    message: typeof errorClassOrMsg === "string" ? errorClassOrMsg : "Expected function to reject.",
+  });
 }

@@ -1,0 +1,170 @@
+/**
+ * The server's side of the executor protocol (see ./protocol.ts): start an
+ * executor as PID 1 of a new PID namespace, hand it its config, and follow
+ * its reports.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { spawnInNewPidNamespace } from "../../ffi/mod.ts";
+import { type ExecutorConfig, type ExecutorReport, parseReport } from "./protocol.ts";
+
+/**
+ * The command line that runs the executor program; extra arguments are not
+ * added. Default: this Deno binary running ./main.ts with all permissions.
+ */
+export function defaultExecutorCommand(): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "--allow-all",
+    "--no-config",
+    "--no-lock",
+    "--quiet",
+    "--no-prompt",
+    fileURLToPath(new URL("./main.ts", import.meta.url)),
+  ];
+}
+
+/** Options of {@link launchExecutor}. */
+export interface LaunchOptions {
+  /** The executor's command line; default {@link defaultExecutorCommand}. */
+  command?: readonly string[];
+}
+
+/** A running executor, as the server sees it. */
+export interface ExecutorProcess {
+  /** The executor's PID in the server's PID namespace. */
+  readonly pid: number;
+  /** The first report: `started` or `start-failed` (or a synthesized `start-failed` if it died). */
+  readonly startReport: Promise<ExecutorReport>;
+  /** The `exited` report, or null if the executor ended without one (e.g. SIGKILL). */
+  readonly exitReport: Promise<Extract<ExecutorReport, { type: "exited" }> | null>;
+  /** The executor process's own status, once it has ended and its pipes are drained. */
+  readonly status: Promise<Deno.CommandStatus>;
+  /** The last bytes the executor wrote to stderr (for diagnostics). */
+  stderrTail(): string;
+  /** Sends a signal to the executor (ignored once it has ended). */
+  signal(signal: "SIGTERM" | "SIGKILL"): void;
+  /** Closes the executor's stdin: it then kills the job and exits. */
+  disconnect(): Promise<void>;
+}
+
+const STDERR_TAIL_BYTES = 4096;
+
+/** Splits a byte stream into text lines. */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of stream) {
+    pending += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      yield pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+    }
+  }
+  if (pending.length > 0) yield pending;
+}
+
+/**
+ * Starts an executor for `config` and returns a handle to it.
+ *
+ * @example
+ * ```ts
+ * const executor = launchExecutor(config);
+ * const first = await executor.startReport; // { type: "started", pid: 8 }
+ * const exit = await executor.exitReport;  // { type: "exited", exitCode: 0, signal: null }
+ * ```
+ */
+export function launchExecutor(
+  config: ExecutorConfig,
+  options: LaunchOptions = {},
+): ExecutorProcess {
+  const [program, ...args] = options.command ?? defaultExecutorCommand();
+  if (program === undefined) throw new TypeError("Executor command is empty");
+  const child = spawnInNewPidNamespace(() =>
+    new Deno.Command(program, {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { DENO_NO_UPDATE_CHECK: "1" },
+    }).spawn()
+  );
+
+  const writer = child.stdin.getWriter();
+  let writerClosed = false;
+  const closeWriter = async () => {
+    if (writerClosed) return;
+    writerClosed = true;
+    await writer.close().catch(() => {});
+  };
+  // A failed write means the executor already died; its status says why.
+  writer.write(new TextEncoder().encode(JSON.stringify(config) + "\n")).catch(() => {});
+
+  let tail = new Uint8Array(0);
+  const stderrDone = (async () => {
+    for await (const chunk of child.stderr) {
+      const joined = new Uint8Array(tail.length + chunk.length);
+      joined.set(tail);
+      joined.set(chunk, tail.length);
+      tail = joined.slice(Math.max(0, joined.length - STDERR_TAIL_BYTES));
+    }
+  })();
+  const stderrTail = () => new TextDecoder().decode(tail).trim();
+
+  const start = Promise.withResolvers<ExecutorReport>();
+  const exit = Promise.withResolvers<Extract<ExecutorReport, { type: "exited" }> | null>();
+  const reportsDone = (async () => {
+    let seenFirst = false;
+    for await (const line of lines(child.stdout)) {
+      if (line.trim() === "") continue;
+      let message: ExecutorReport;
+      try {
+        message = parseReport(line);
+      } catch {
+        continue; // Not a report (the protocol has nothing else on stdout).
+      }
+      if (!seenFirst) {
+        seenFirst = true;
+        start.resolve(message);
+      } else if (message.type === "exited") {
+        exit.resolve(message);
+      }
+    }
+  })();
+
+  const status = (async () => {
+    const s = await child.status;
+    await Promise.all([reportsDone, stderrDone]);
+    await closeWriter();
+    const detail = stderrTail() || (s.signal ? `killed by ${s.signal}` : `exit code ${s.code}`);
+    start.resolve({
+      type: "start-failed",
+      reason: "setup",
+      message: `the executor ended before reporting: ${detail}`,
+    });
+    exit.resolve(null);
+    return s;
+  })();
+
+  let ended = false;
+  status.then(() => (ended = true));
+  return {
+    pid: child.pid,
+    startReport: start.promise,
+    exitReport: exit.promise,
+    status,
+    stderrTail,
+    signal(signal) {
+      if (ended) return;
+      try {
+        child.kill(signal);
+      } catch {
+        // It ended between the check and the kill.
+      }
+    },
+    disconnect: closeWriter,
+  };
+}

@@ -1,0 +1,49 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { type ExecutorConfig, type ExecutorReport, parseConfig, parseReport } from "./protocol.ts";
+
+const config: ExecutorConfig = {
+  version: 1,
+  command: "sh",
+  args: ["-c", "echo hi"],
+  env: { PATH: "/bin" },
+  cwd: "/",
+  hostname: "job-1",
+  outputPath: "/tmp/out",
+  cgroup: {
+    join: ["/sys/fs/cgroup/x/cgroup.procs"],
+    home: ["/sys/fs/cgroup/cgroup.procs"],
+    afterSpawn: [{ path: "/sys/fs/cgroup/x/pids.max", value: "10" }],
+  },
+};
+
+Deno.test("a config survives the JSON round trip", () => {
+  assertEquals(parseConfig(JSON.stringify(config)), config);
+});
+
+Deno.test("a malformed config is refused naming the field", () => {
+  assertThrows(() => parseConfig(JSON.stringify({ ...config, version: 2 })), TypeError, "version");
+  assertThrows(() => parseConfig(JSON.stringify({ ...config, args: [1] })), TypeError, "args");
+  assertThrows(() => parseConfig(JSON.stringify({ ...config, cwd: 1 })), TypeError, "cwd");
+  assertThrows(
+    () => parseConfig(JSON.stringify({ ...config, cgroup: { join: [], home: [] } })),
+    TypeError,
+    "afterSpawn",
+  );
+  assertThrows(() => parseConfig("null"), TypeError, "not an object");
+});
+
+Deno.test("every report survives the JSON round trip", () => {
+  const reports: ExecutorReport[] = [
+    { type: "started", pid: 8 },
+    { type: "start-failed", reason: "not-found", message: "posix_spawnp(x) failed: ENOENT" },
+    { type: "exited", exitCode: 3, signal: null },
+    { type: "exited", exitCode: null, signal: "SIGKILL" },
+  ];
+  for (const r of reports) assertEquals(parseReport(JSON.stringify(r)), r);
+});
+
+Deno.test("a malformed report is refused", () => {
+  assertThrows(() => parseReport('{"type":"exited","exitCode":1,"signal":"SIGTERM"}'), TypeError);
+  assertThrows(() => parseReport('{"type":"started"}'), TypeError);
+  assertThrows(() => parseReport('{"type":"nope"}'), TypeError);
+});

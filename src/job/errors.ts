@@ -1,0 +1,35 @@
+/**
+ * The errors of the job library that callers are expected to catch and
+ * tell apart (the gRPC layer maps each to a status code). Everything else
+ * is a built-in error and means a bug or a host problem.
+ *
+ * @module
+ */
+
+/**
+ * A job spec is invalid, or its command cannot be started (not found, not
+ * executable). Nothing was created.
+ *
+ * @example
+ * ```ts
+ * try { await manager.start({ command: "nosuch" }); }
+ * catch (err) { if (err instanceof JobSpecError) console.error(err.message); }
+ * // Cannot start job: command "nosuch" not found
+ * ```
+ */
+export class JobSpecError extends Error {
+  /** @param message the full message, starting with "Cannot start job: ". */
+  constructor(message: string) {
+    super(message);
+    this.name = "JobSpecError";
+  }
+}
+
+/** No job has the given id (or the caller may not see it). */
+export class JobNotFoundError extends Error {
+  /** @param id the id that was asked for */
+  constructor(id: string) {
+    super(`Job ${JSON.stringify(id)} not found`);
+    this.name = "JobNotFoundError";
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * What a user asks to run, and its validation. A {@link JobSpec} is the
+ * input; {@link resolveSpec} checks it and fills in defaults, producing a
+ * {@link ResolvedSpec} or throwing a {@link JobSpecError}.
+ *
+ * @module
+ */
+import type { ResourceLimits } from "../cgroup/types.ts";
+import { JobSpecError } from "./errors.ts";
+
+/** Resource limits as a user gives them; omitted ones get {@link DEFAULT_LIMITS}. */
+export interface LimitsInput {
+  /** CPU cores, fractional (0.5 = half a core). At least {@link MIN_CPU}. */
+  cpu?: number;
+  /** Memory in bytes. At least {@link MIN_MEMORY_BYTES}. */
+  memoryBytes?: number;
+  /** Disk read bandwidth, bytes per second, per disk. Default: unlimited. */
+  ioReadBps?: number;
+  /** Disk write bandwidth, bytes per second, per disk. Default: unlimited. */
+  ioWriteBps?: number;
+  /** Maximum number of processes and threads. At least 1. */
+  pids?: number;
+}
+
+/** A job to run. */
+export interface JobSpec {
+  /** Program to run: a path, or a name looked up in the job's PATH. */
+  command: string;
+  /** Arguments after the program name. */
+  args?: readonly string[];
+  /**
+   * Environment variables, added to (and overriding) {@link DEFAULT_ENV}.
+   * The server's own environment is never passed to jobs.
+   */
+  env?: Readonly<Record<string, string>>;
+  /** Absolute working directory. Default `/`. */
+  cwd?: string;
+  /** Resource limits. */
+  limits?: LimitsInput;
+}
+
+/** A validated spec with every default filled in. */
+export interface ResolvedSpec {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  limits: ResourceLimits;
+}
+
+/**
+ * Limits applied when a spec omits them: one CPU core, 512 MiB of memory,
+ * 1024 tasks, unlimited disk bandwidth. A job runner's default should keep
+ * one runaway job from taking the host down, yet let ordinary programs run.
+ */
+export const DEFAULT_LIMITS: Readonly<ResourceLimits> = {
+  cpu: 1,
+  memoryBytes: 512 * 1024 * 1024,
+  ioReadBps: null,
+  ioWriteBps: null,
+  pids: 1024,
+};
+
+/** The smallest CPU limit: 1 ms of CPU per 100 ms period. */
+export const MIN_CPU = 0.01;
+/** The smallest memory limit: below this even a shell cannot start. */
+export const MIN_MEMORY_BYTES = 4 * 1024 * 1024;
+/** The smallest IO limit, bytes per second. */
+export const MIN_IO_BPS = 1024;
+
+/** The environment every job starts from. */
+export const DEFAULT_ENV: Readonly<Record<string, string>> = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  HOME: "/root",
+  LANG: "C.UTF-8",
+};
+
+function fail(problem: string): never {
+  throw new JobSpecError(`Cannot start job: ${problem}`);
+}
+
+function checkString(value: unknown, what: string): string {
+  if (typeof value !== "string") fail(`${what} must be a string`);
+  if (value.includes("\0")) fail(`${what} contains a NUL byte`);
+  return value;
+}
+
+function checkLimit(
+  value: unknown,
+  what: string,
+  options: { min: number; integer: boolean; unit?: string },
+): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) fail(`${what} must be a number`);
+  if (options.integer && !Number.isSafeInteger(value)) fail(`${what} must be a whole number`);
+  if (value < options.min) {
+    fail(`${what} must be at least ${options.min}${options.unit ?? ""}, got ${value}`);
+  }
+  return value;
+}
+
+function resolveLimits(input: LimitsInput | undefined, hostCpus: number): ResourceLimits {
+  if (input !== undefined && (typeof input !== "object" || input === null)) {
+    fail("limits must be an object");
+  }
+  const limits: ResourceLimits = { ...DEFAULT_LIMITS };
+  if (input?.cpu !== undefined) {
+    limits.cpu = checkLimit(input.cpu, "cpu limit", { min: MIN_CPU, integer: false });
+    if (limits.cpu > hostCpus) {
+      fail(`cpu limit ${limits.cpu} exceeds the host's ${hostCpus} CPUs`);
+    }
+  }
+  if (input?.memoryBytes !== undefined) {
+    limits.memoryBytes = checkLimit(input.memoryBytes, "memory limit", {
+      min: MIN_MEMORY_BYTES,
+      integer: true,
+      unit: " bytes",
+    });
+  }
+  if (input?.ioReadBps !== undefined) {
+    limits.ioReadBps = checkLimit(input.ioReadBps, "io read limit", {
+      min: MIN_IO_BPS,
+      integer: true,
+      unit: " bytes/s",
+    });
+  }
+  if (input?.ioWriteBps !== undefined) {
+    limits.ioWriteBps = checkLimit(input.ioWriteBps, "io write limit", {
+      min: MIN_IO_BPS,
+      integer: true,
+      unit: " bytes/s",
+    });
+  }
+  if (input?.pids !== undefined) {
+    limits.pids = checkLimit(input.pids, "process limit", { min: 1, integer: true });
+  }
+  return limits;
+}
+
+/**
+ * Validates `spec` and fills in defaults. Throws a {@link JobSpecError}
+ * naming the first problem, e.g. `Cannot start job: command is empty`.
+ * Checks only what can be checked without the filesystem; whether the
+ * command exists is found out when it is spawned.
+ *
+ * @example
+ * ```ts
+ * resolveSpec({ command: "sleep", args: ["1"], limits: { cpu: 0.5 } }).limits.cpu; // 0.5
+ * ```
+ */
+export function resolveSpec(
+  spec: JobSpec,
+  options: { hostCpus?: number } = {},
+): ResolvedSpec {
+  if (typeof spec !== "object" || spec === null) fail("the spec must be an object");
+  const command = checkString(spec.command, "command");
+  if (command.trim() === "") fail("command is empty");
+  const rawArgs: unknown = spec.args ?? [];
+  if (!Array.isArray(rawArgs)) fail("args must be a list of strings");
+  const args = rawArgs.map((a, i) => checkString(a, `argument ${i + 1}`));
+  const env: Record<string, string> = { ...DEFAULT_ENV };
+  for (const [name, value] of Object.entries(spec.env ?? {})) {
+    if (name === "" || name.includes("=") || name.includes("\0")) {
+      fail(`environment variable name ${JSON.stringify(name)} is invalid`);
+    }
+    env[name] = checkString(value, `environment variable ${name}`);
+  }
+  const cwd = checkString(spec.cwd ?? "/", "working directory");
+  if (!cwd.startsWith("/")) fail(`working directory ${JSON.stringify(cwd)} is not absolute`);
+  const hostCpus = options.hostCpus ?? navigator.hardwareConcurrency;
+  return { command, args, env, cwd, limits: resolveLimits(spec.limits, hostCpus) };
+}

@@ -1,0 +1,64 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { JobSpecError } from "./errors.ts";
+import { DEFAULT_ENV, DEFAULT_LIMITS, MIN_MEMORY_BYTES, resolveSpec } from "./spec.ts";
+
+Deno.test("omitted fields get the documented defaults", () => {
+  const spec = resolveSpec({ command: "true" });
+  assertEquals(spec, {
+    command: "true",
+    args: [],
+    env: { ...DEFAULT_ENV },
+    cwd: "/",
+    limits: { ...DEFAULT_LIMITS },
+  });
+});
+
+Deno.test("given limits, env and cwd override the defaults", () => {
+  const spec = resolveSpec({
+    command: "sh",
+    args: ["-c", "echo"],
+    env: { PATH: "/bin", FOO: "a=b" },
+    cwd: "/tmp",
+    limits: { cpu: 0.5, memoryBytes: 64 << 20, ioReadBps: 1 << 20, ioWriteBps: 2 << 20, pids: 10 },
+  }, { hostCpus: 2 });
+  assertEquals(spec.env.PATH, "/bin");
+  assertEquals(spec.env.FOO, "a=b");
+  assertEquals(spec.env.HOME, DEFAULT_ENV.HOME);
+  assertEquals(spec.limits, {
+    cpu: 0.5,
+    memoryBytes: 64 << 20,
+    ioReadBps: 1 << 20,
+    ioWriteBps: 2 << 20,
+    pids: 10,
+  });
+});
+
+Deno.test("invalid specs are refused with a message naming the problem", () => {
+  const cases: Array<[unknown, string]> = [
+    [{ command: "" }, "Cannot start job: command is empty"],
+    [{ command: "   " }, "Cannot start job: command is empty"],
+    [{ command: 42 }, "Cannot start job: command must be a string"],
+    [{ command: "a\0b" }, "Cannot start job: command contains a NUL byte"],
+    [{ command: "echo", args: "x" }, "Cannot start job: args must be a list of strings"],
+    [{ command: "echo", args: [1] }, "Cannot start job: argument 1 must be a string"],
+    [{ command: "echo", cwd: "tmp" }, 'Cannot start job: working directory "tmp" is not absolute'],
+    [{ command: "echo", env: { "A=B": "x" } }, 'environment variable name "A=B" is invalid'],
+    [{ command: "echo", limits: { cpu: 0 } }, "cpu limit must be at least 0.01, got 0"],
+    [{ command: "echo", limits: { cpu: -1 } }, "cpu limit must be at least 0.01, got -1"],
+    [{ command: "echo", limits: { cpu: 3 } }, "cpu limit 3 exceeds the host's 2 CPUs"],
+    [{ command: "echo", limits: { cpu: Number.NaN } }, "cpu limit must be a number"],
+    [{ command: "echo", limits: { memoryBytes: 1024 } }, `at least ${MIN_MEMORY_BYTES} bytes`],
+    [{ command: "echo", limits: { memoryBytes: 1.5e7 + 0.5 } }, "must be a whole number"],
+    [{ command: "echo", limits: { pids: 0 } }, "process limit must be at least 1, got 0"],
+    [{ command: "echo", limits: { ioReadBps: -5 } }, "io read limit must be at least 1024"],
+    [{ command: "echo", limits: { ioWriteBps: 10 } }, "io write limit must be at least 1024"],
+    [{ command: "echo", limits: "big" }, "limits must be an object"],
+  ];
+  for (const [spec, message] of cases) {
+    // deno-lint-ignore no-explicit-any
+    const err = assertThrows(() => resolveSpec(spec as any, { hostCpus: 2 }), JobSpecError);
+    if (!err.message.includes(message)) {
+      throw new Error(`For ${JSON.stringify(spec)}: expected "${message}" in "${err.message}"`);
+    }
+  }
+});
