@@ -1,0 +1,39 @@
+/**
+ * The job library: start isolated, limited jobs, stop them gracefully, read
+ * their status, and stream their output from the first byte.
+ *
+ * @example
+ * ```ts
+ * import { JobManager } from "./src/job/mod.ts";
+ * const manager = await JobManager.create({ dataDir: "./data" });
+ * const job = await manager.start({ command: "sh", args: ["-c", "echo hi"], limits: { cpu: 0.5 } });
+ * const reader = job.output();
+ * for await (const chunk of reader) Deno.stdout.writeSync(chunk.data);
+ * console.log(await job.wait()); // { state: "exited", exitCode: 0, ... }
+ * await manager.close();
+ * ```
+ *
+ * @module
+ */
+export { JobNotFoundError, JobSpecError } from "./errors.ts";
+export {
+  DEFAULT_GRACE_MS,
+  Job,
+  type JobState,
+  type JobStatus,
+  type OutputOptions,
+  type ResourceUsage,
+  type StopOptions,
+} from "./job.ts";
+export { JobManager, type JobManagerOptions, type StartOptions } from "./manager.ts";
+export {
+  DEFAULT_ENV,
+  DEFAULT_LIMITS,
+  type JobSpec,
+  type LimitsInput,
+  MIN_CPU,
+  MIN_IO_BPS,
+  MIN_MEMORY_BYTES,
+  type ResolvedSpec,
+  resolveSpec,
+} from "./spec.ts";
