@@ -27,7 +27,9 @@ export type DeviceNumber = `${number}:${number}`;
 
 /** One write of `value` to a cgroup control file at absolute `path`. */
 export interface FileWrite {
+  /** Absolute path of the control file. */
   path: string;
+  /** The value to write. */
   value: string;
 }
 

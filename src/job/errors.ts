@@ -33,3 +33,15 @@ export class JobNotFoundError extends Error {
     this.name = "JobNotFoundError";
   }
 }
+
+/**
+ * The request is valid but the job manager cannot act on it in its present
+ * state (e.g. it is shutting down, or the host lacks what the request needs).
+ */
+export class JobPreconditionError extends Error {
+  /** @param message the full message, e.g. "Cannot start job: the job manager is shut down". */
+  constructor(message: string) {
+    super(message);
+    this.name = "JobPreconditionError";
+  }
+}

@@ -17,7 +17,7 @@ import { launchExecutor } from "../executor/launch.ts";
 import type { ExecutorProcess } from "../executor/launch.ts";
 import type { ExecutorReport } from "../executor/protocol.ts";
 import { OutputFile } from "../output/mod.ts";
-import { JobNotFoundError, JobSpecError } from "./errors.ts";
+import { JobNotFoundError, JobPreconditionError, JobSpecError } from "./errors.ts";
 import { Job, type StopOptions } from "./job.ts";
 import { type JobSpec, resolveSpec } from "./spec.ts";
 
@@ -144,11 +144,13 @@ export class JobManager {
   }
 
   async #start(spec: JobSpec, options: StartOptions): Promise<Job> {
-    if (this.#closed) throw new Error("Cannot start job: the job manager is shut down");
+    if (this.#closed) {
+      throw new JobPreconditionError("Cannot start job: the job manager is shut down");
+    }
     const resolved = resolveSpec(spec);
     const limits = resolved.limits;
     if ((limits.ioReadBps !== null || limits.ioWriteBps !== null) && this.#devices.length === 0) {
-      throw new JobSpecError(
+      throw new JobPreconditionError(
         "Cannot start job: IO limits need a block device, and none was found behind /",
       );
     }

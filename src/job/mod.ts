@@ -15,7 +15,7 @@
  *
  * @module
  */
-export { JobNotFoundError, JobSpecError } from "./errors.ts";
+export { JobNotFoundError, JobPreconditionError, JobSpecError } from "./errors.ts";
 export {
   DEFAULT_GRACE_MS,
   Job,

@@ -10,17 +10,17 @@ import nodeAssert from "node:assert/strict";
 
 /** Throws when `expr` is falsy. */
 export function assert(expr: unknown, msg?: string): asserts expr {
-  nodeAssert.ok(expr, msg);
+  nodeAssert.ok(expr, msg as string);
 }
 
 /** Deep, strict equality. */
 export function assertEquals<T>(actual: unknown, expected: T, msg?: string): asserts actual is T {
-  nodeAssert.deepStrictEqual(actual, expected, msg);
+  nodeAssert.deepStrictEqual(actual, expected, msg as string);
 }
 
 /** Deep, strict inequality. */
 export function assertNotEquals(actual: unknown, expected: unknown, msg?: string): void {
-  nodeAssert.notDeepStrictEqual(actual, expected, msg);
+  nodeAssert.notDeepStrictEqual(actual, expected, msg as string);
 }
 
 /** `actual` must be strictly identical (`Object.is`) to `expected`. */
@@ -29,7 +29,7 @@ export function assertStrictEquals<T>(
   expected: T,
   msg?: string,
 ): asserts actual is T {
-  nodeAssert.strictEqual(actual, expected, msg);
+  nodeAssert.strictEqual(actual, expected, msg as string);
 }
 
 /** `actual` must contain `expected` as a substring. */
@@ -43,7 +43,7 @@ export function assertStringIncludes(actual: string, expected: string, msg?: str
 
 /** `actual` must match `expected`. */
 export function assertMatch(actual: string, expected: RegExp, msg?: string): void {
-  nodeAssert.match(actual, expected, msg);
+  nodeAssert.match(actual, expected, msg as string);
 }
 
 /** `actual` must be greater than `expected`. */

@@ -1,0 +1,86 @@
+import { assertEquals } from "@std/assert";
+import type { JobSpec, JobStatus } from "../job/mod.ts";
+import {
+  dateFromTimestamp,
+  specFromStartRequest,
+  startRequestFromSpec,
+  statusFromMessage,
+  statusToMessage,
+  timestampFromDate,
+} from "./convert.ts";
+import { jobWorkerService } from "./proto.ts";
+
+const running: JobStatus = {
+  id: "0b7c9a56-3f55-4f8e-9a43-0c6d6f2a9b11",
+  owner: "alice",
+  command: "sh",
+  args: ["-c", "echo hi"],
+  state: "running",
+  exitCode: null,
+  signal: null,
+  oomKilled: false,
+  startedAt: new Date("2026-11-27T18:00:00.123Z"),
+  endedAt: null,
+  limits: { cpu: 0.5, memoryBytes: 64 << 20, ioReadBps: null, ioWriteBps: 1 << 20, pids: 32 },
+  usage: { cpuNs: 12_345_678, memoryCurrentBytes: 1 << 20, memoryPeakBytes: 2 << 20, tasks: 2 },
+  error: null,
+};
+
+const ended: JobStatus[] = [
+  { ...running, state: "exited", exitCode: 0, endedAt: new Date("2026-11-27T18:00:01.5Z") },
+  { ...running, state: "stopped", signal: "SIGKILL", endedAt: new Date(1_800_000_000_999) },
+  {
+    ...running,
+    state: "failed",
+    signal: "SIGKILL",
+    oomKilled: true,
+    error: "the job's executor ended unexpectedly",
+    endedAt: new Date(0),
+    usage: { cpuNs: null, memoryCurrentBytes: null, memoryPeakBytes: null, tasks: null },
+    limits: { cpu: null, memoryBytes: null, ioReadBps: null, ioWriteBps: null, pids: null },
+  },
+];
+
+/** Through the real serializers, as a message travels. */
+function overTheWire<T>(method: string, value: T): T {
+  const def = jobWorkerService()[method]!;
+  return def.responseDeserialize(def.responseSerialize(value)) as T;
+}
+
+Deno.test("a job status survives domain -> message -> bytes -> message -> domain", () => {
+  for (const status of [running, ...ended]) {
+    const wire = overTheWire("Status", { status: statusToMessage(status) });
+    assertEquals(statusFromMessage(wire.status), status);
+  }
+});
+
+Deno.test("exit code 0 and a missing exit code stay distinct on the wire", () => {
+  const zero = overTheWire("Status", { status: statusToMessage(ended[0]!) });
+  assertEquals(zero.status.exitCode, 0);
+  const none = overTheWire("Status", { status: statusToMessage(running) });
+  assertEquals(none.status.exitCode, undefined);
+});
+
+Deno.test("a spec survives spec -> StartRequest -> bytes -> StartRequest -> spec", () => {
+  const specs: JobSpec[] = [
+    { command: "true", args: [], limits: {} },
+    {
+      command: "sh",
+      args: ["-c", "echo $FOO", ""],
+      env: { FOO: "bar" },
+      cwd: "/tmp",
+      limits: { cpu: 1.5, memoryBytes: 2 ** 40, ioReadBps: 4096, ioWriteBps: 8192, pids: 7 },
+    },
+  ];
+  const def = jobWorkerService().Start!;
+  for (const spec of specs) {
+    const bytes = def.requestSerialize(startRequestFromSpec(spec));
+    assertEquals(specFromStartRequest(def.requestDeserialize(bytes)), spec);
+  }
+});
+
+Deno.test("timestamps keep millisecond precision", () => {
+  for (const ms of [0, 1, 999, 1_800_000_000_123]) {
+    assertEquals(dateFromTimestamp(timestampFromDate(new Date(ms))).getTime(), ms);
+  }
+});

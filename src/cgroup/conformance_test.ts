@@ -1,0 +1,591 @@
+/**
+ * One behavioural suite, run against every driver backend: fake v1 and v2
+ * trees in temporary directories (with the fake kernel of
+ * _fake_cgroupfs.ts), and the host's real v1 or v2 hierarchy when running
+ * as root. Real-host cgroups are created only below this process's own
+ * cgroup, under a unique `jobworker-test-<random>` parent, and swept away in
+ * `finally` blocks even when a test fails.
+ */
+import {
+  assert,
+  assertEquals,
+  assertGreaterOrEqual,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import type { CgroupDriver, CgroupStats, DeviceNumber, JobCgroup } from "./types.ts";
+import { detectCgroupDriver, detectCgroupLayout, type DetectCgroupOptions } from "./detect.ts";
+import { wholeDiskOf } from "./devices.ts";
+import { FakeCgroupTree, type FakeTreeOptions } from "./_fake_cgroupfs.ts";
+
+const MiB = 2 ** 20;
+
+/** What a test gets: a way to open drivers and spawn processes, all cleaned up afterwards. */
+interface Fixture {
+  version: 1 | 2;
+  real: boolean;
+  /** A block device IO limits can be applied to, or null (then IO checks are skipped). */
+  device: DeviceNumber | null;
+  /** The backend offers IO limits (blkio hierarchy / io controller). */
+  hasIo: boolean;
+  /** Exact stats of a fresh job holding one process (fakes only). */
+  expectedStats: CgroupStats | null;
+  /** The fake tree (fakes only). */
+  fake: FakeCgroupTree | null;
+  /** A unique parent name for this test. */
+  parent: string;
+  /** Options for detectCgroupDriver (with `parent` set). */
+  options(parent?: string): DetectCgroupOptions;
+  /** Opens a driver (closed in cleanup). */
+  open(parent?: string): Promise<CgroupDriver>;
+  /** Spawns a command (killed and reaped in cleanup). */
+  spawn(cmd: string, args: string[]): Deno.ChildProcess;
+}
+
+interface Backend {
+  name: string;
+  version: 1 | 2;
+  /** Why this backend is skipped here, or null. */
+  skip: string | null;
+  setup(): Promise<{ fixture: Fixture; cleanup: () => Promise<void> }>;
+}
+
+function uniqueParent(): string {
+  return `jobworker-test-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+async function readTrim(path: string): Promise<string> {
+  return (await Deno.readTextFile(path)).trim();
+}
+
+function pidsOf(text: string): number[] {
+  return text.split("\n").filter((l) => l.trim() !== "").map(Number);
+}
+
+/** Tracks drivers and processes so every test can release them in `finally`. */
+function makeFixture(
+  base: Omit<Fixture, "options" | "open" | "spawn" | "parent">,
+  extraOptions: DetectCgroupOptions,
+): { fixture: Fixture; release: () => Promise<void> } {
+  const drivers: CgroupDriver[] = [];
+  const children: Deno.ChildProcess[] = [];
+  const parent = uniqueParent();
+  const fixture: Fixture = {
+    ...base,
+    parent,
+    options: (p = parent) => ({ ...extraOptions, parent: p }),
+    open: async (p = parent) => {
+      const d = await detectCgroupDriver({ ...extraOptions, parent: p });
+      drivers.push(d);
+      return d;
+    },
+    spawn: (cmd, args) => {
+      const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "null", stderr: "null" })
+        .spawn();
+      children.push(child);
+      return child;
+    },
+  };
+  const release = async () => {
+    for (const child of children) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+    }
+    await Promise.all(children.map((c) => c.status));
+    for (const d of drivers.reverse()) await d.close().catch(() => {});
+  };
+  return { fixture, release };
+}
+
+function fakeBackend(name: string, tree: FakeTreeOptions): Backend {
+  return {
+    name,
+    version: tree.version,
+    skip: null,
+    setup: async () => {
+      const fake = await FakeCgroupTree.create(tree);
+      const { fixture, release } = makeFixture(
+        {
+          version: tree.version,
+          real: false,
+          device: "8:0",
+          hasIo: tree.version === 1 || tree.io !== false,
+          expectedStats: {
+            cpuUsageNs: 123_000,
+            memoryCurrentBytes: 4096,
+            memoryPeakBytes: 8192,
+            oomKills: 0,
+            pidsCurrent: 1,
+          },
+          fake,
+        },
+        // No mountinfo/selfCgroup texts: the fake keeps its /proc/self/cgroup up to date.
+        { root: fake.root, fsHooks: fake.hooks },
+      );
+      return {
+        fixture,
+        cleanup: async () => {
+          try {
+            await release();
+          } finally {
+            await fake.cleanup();
+          }
+        },
+      };
+    },
+  };
+}
+
+/** Kills whatever is left in `<own dir>/<parent>/*` and removes it all. */
+async function sweepRealParent(ownDirs: string[], parent: string): Promise<void> {
+  for (const own of ownDirs) {
+    const top = `${own}/${parent}`;
+    if (!(await exists(top))) continue;
+    const dirs: string[] = [];
+    const walk = async (dir: string) => {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.isDirectory) await walk(`${dir}/${e.name}`);
+      }
+      dirs.push(dir);
+    };
+    await walk(top);
+    for (const dir of dirs) {
+      for (let i = 0; i < 100; i++) {
+        const pids = pidsOf(await Deno.readTextFile(`${dir}/cgroup.procs`).catch(() => ""));
+        for (const pid of pids) {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch {
+            // Gone.
+          }
+        }
+        // A test that failed mid-kill may have left the cgroup frozen.
+        await Deno.writeTextFile(`${dir}/freezer.state`, "THAWED", { create: false })
+          .catch(() => {});
+        try {
+          await Deno.remove(dir);
+          break;
+        } catch (e) {
+          if (e instanceof Deno.errors.NotFound) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    }
+  }
+}
+
+const isRoot = Deno.uid() === 0;
+const hostLayout = await detectCgroupLayout().catch(() => null);
+
+function realBackend(version: 1 | 2): Backend {
+  let skip: string | null = null;
+  if (!isRoot) skip = `skipped: real cgroup v${version} tests need root`;
+  else if (hostLayout?.version !== version) {
+    skip = version === 2
+      ? "skipped: cgroup v2 not mounted with controllers on this host"
+      : "skipped: this host does not use cgroup v1 hierarchies";
+  }
+  return {
+    name: `real v${version}`,
+    version,
+    skip,
+    setup: async () => {
+      const layout = await detectCgroupLayout();
+      const ownDirs = layout.version === 1
+        ? [...new Set(Object.values(layout.ownDirs).filter((d): d is string => d !== null))]
+        : [layout.ownDir];
+      const device = await wholeDiskOf("/");
+      const { fixture, release } = makeFixture(
+        {
+          version,
+          real: true,
+          device,
+          hasIo: layout.version === 1
+            ? layout.ownDirs.blkio !== null
+            : layout.controllers.includes("io"),
+          expectedStats: null,
+          fake: null,
+        },
+        {},
+      );
+      return {
+        fixture,
+        cleanup: async () => {
+          try {
+            await release();
+          } finally {
+            await sweepRealParent(ownDirs, fixture.parent);
+          }
+        },
+      };
+    },
+  };
+}
+
+const backends: Backend[] = [
+  fakeBackend("fake v1", { version: 1 }),
+  fakeBackend("fake v1 (cpu,cpuacct co-mounted, no freezer)", {
+    version: 1,
+    comountCpu: true,
+    freezer: false,
+  }),
+  fakeBackend("fake v2", { version: 2 }),
+  fakeBackend("fake v2 (no cgroup.kill, no io)", { version: 2, cgroupKill: false, io: false }),
+  realBackend(1),
+  realBackend(2),
+];
+
+for (const b of backends) if (b.skip !== null) console.log(`${b.name}: ${b.skip}`);
+
+/** Registers `fn` as a test for every backend (or those `only` selects). */
+function conformance(
+  name: string,
+  fn: (fx: Fixture) => Promise<void>,
+  options: { only?: (b: Backend) => boolean } = {},
+): void {
+  for (const b of backends) {
+    if (options.only !== undefined && !options.only(b)) continue;
+    Deno.test({
+      name: `${b.name}: ${name}`,
+      ignore: b.skip !== null,
+      fn: async () => {
+        const { fixture, cleanup } = await b.setup();
+        try {
+          await fn(fixture);
+        } finally {
+          await cleanup();
+        }
+      },
+    });
+  }
+}
+
+/** The first of the job's directories that holds control file `file`. */
+async function controlFile(cg: JobCgroup, file: string): Promise<string> {
+  for (const dir of cg.paths) if (await exists(`${dir}/${file}`)) return `${dir}/${file}`;
+  throw new Error(`no ${file} in ${cg.paths.join(", ")}`);
+}
+
+async function controlFileOrNull(cg: JobCgroup, file: string): Promise<string | null> {
+  for (const dir of cg.paths) if (await exists(`${dir}/${file}`)) return `${dir}/${file}`;
+  return null;
+}
+
+/** Waits until `check` holds (up to 5 s); returns whether it did. */
+async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  for (const end = Date.now() + 5_000; Date.now() < end;) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return await check();
+}
+
+conformance("opens below its own cgroup; close() removes the parents it created", async (fx) => {
+  const driver = await fx.open();
+  assertEquals(driver.version, fx.version);
+  assert(driver.parentPaths.length >= 1);
+  for (const p of driver.parentPaths) {
+    assert(p.endsWith(`/${fx.parent}`), p);
+    assert((await Deno.stat(p)).isDirectory, p);
+  }
+  for (const file of driver.homeProcsFiles) {
+    assert(pidsOf(await Deno.readTextFile(file)).includes(Deno.pid), `${Deno.pid} in ${file}`);
+  }
+  // A nested parent below an existing one: close() of the inner driver leaves the outer one.
+  const inner = await fx.open(`${fx.parent}/inner`);
+  for (const p of inner.parentPaths) assert(await exists(p), p);
+  await inner.close();
+  for (const p of inner.parentPaths) assert(!(await exists(p)), `${p} removed`);
+  for (const p of driver.parentPaths) assert(await exists(p), `${p} kept`);
+  await driver.close();
+  for (const p of driver.parentPaths) assert(!(await exists(p)), `${p} removed`);
+  await assertRejects(() => driver.create("late"), Error, "closed");
+});
+
+conformance("create() validates names, refuses duplicates; destroy() is idempotent", async (fx) => {
+  const driver = await fx.open();
+  for (const bad of ["", ".", "..", "a/b", "x\n"]) {
+    await assertRejects(() => driver.create(bad), TypeError, "Invalid cgroup name");
+  }
+  const cg = await driver.create("job-a");
+  assertEquals(cg.name, "job-a");
+  assertEquals(cg.paths.length, driver.parentPaths.length);
+  for (const [i, p] of cg.paths.entries()) {
+    assertEquals(p, `${driver.parentPaths[i]}/job-a`);
+    assert((await Deno.stat(p)).isDirectory);
+    assertEquals(cg.procsFiles[i], `${p}/cgroup.procs`);
+    assert(await exists(`${p}/cgroup.procs`));
+  }
+  await assertRejects(() => driver.create("job-a"), Deno.errors.AlreadyExists, "already exists");
+  // The parent still holds a job: close() must keep it, and a later close() removes it.
+  await driver.close();
+  for (const p of driver.parentPaths) assert(await exists(p), `${p} kept while a job exists`);
+  await cg.destroy();
+  for (const p of cg.paths) assert(!(await exists(p)), `${p} removed`);
+  await cg.destroy();
+  await driver.close();
+  for (const p of driver.parentPaths) assert(!(await exists(p)), `${p} removed`);
+});
+
+conformance("setLimits() writes the limit files; null lifts them", async (fx) => {
+  const driver = await fx.open();
+  const cg = await driver.create("limits");
+  try {
+    const devices = fx.device !== null && fx.hasIo ? [fx.device] : [];
+    await cg.setLimits({
+      cpu: 0.5,
+      memoryBytes: 64 * MiB,
+      pids: 50,
+      ...(devices.length > 0 ? { ioReadBps: MiB, ioWriteBps: 2 * MiB } : {}),
+    }, devices);
+    const dev = fx.device;
+    if (fx.version === 1) {
+      assertEquals(await readTrim(await controlFile(cg, "cpu.cfs_period_us")), "100000");
+      assertEquals(await readTrim(await controlFile(cg, "cpu.cfs_quota_us")), "50000");
+      assertEquals(await readTrim(await controlFile(cg, "memory.limit_in_bytes")), `${64 * MiB}`);
+      const memsw = await controlFileOrNull(cg, "memory.memsw.limit_in_bytes");
+      if (memsw !== null) assertEquals(await readTrim(memsw), `${64 * MiB}`);
+      assertEquals(await readTrim(await controlFile(cg, "pids.max")), "50");
+      if (devices.length > 0) {
+        const r = await readTrim(await controlFile(cg, "blkio.throttle.read_bps_device"));
+        const w = await readTrim(await controlFile(cg, "blkio.throttle.write_bps_device"));
+        assertStringIncludes(r, `${dev} ${MiB}`);
+        assertStringIncludes(w, `${dev} ${2 * MiB}`);
+      }
+    } else {
+      assertEquals(await readTrim(await controlFile(cg, "cpu.max")), "50000 100000");
+      assertEquals(await readTrim(await controlFile(cg, "memory.max")), `${64 * MiB}`);
+      const swap = await controlFileOrNull(cg, "memory.swap.max");
+      if (swap !== null) assertEquals(await readTrim(swap), "0");
+      assertEquals(await readTrim(await controlFile(cg, "pids.max")), "50");
+      if (devices.length > 0) {
+        assertStringIncludes(
+          await readTrim(await controlFile(cg, "io.max")),
+          `${dev} rbps=${MiB} wbps=${2 * MiB}`,
+        );
+      }
+    }
+
+    // Lowering then raising memory must both work (v1: memsw ordering).
+    const memFile = await controlFile(
+      cg,
+      fx.version === 1 ? "memory.limit_in_bytes" : "memory.max",
+    );
+    for (const bytes of [32 * MiB, 128 * MiB]) {
+      await cg.setLimits({ memoryBytes: bytes }, []);
+      assertEquals(await readTrim(memFile), String(bytes));
+    }
+
+    await cg.setLimits({
+      cpu: null,
+      memoryBytes: null,
+      pids: null,
+      ...(devices.length > 0 ? { ioReadBps: null, ioWriteBps: null } : {}),
+    }, devices);
+    if (fx.version === 1) {
+      assertEquals(await readTrim(await controlFile(cg, "cpu.cfs_quota_us")), "-1");
+      assertGreaterOrEqual(Number(await readTrim(memFile)), 2 ** 62);
+      if (devices.length > 0) {
+        const r = await readTrim(await controlFile(cg, "blkio.throttle.read_bps_device"));
+        assert(!r.includes(`${dev} `), `rule for ${dev} removed: ${r}`);
+      }
+    } else {
+      assertEquals(await readTrim(await controlFile(cg, "cpu.max")), "max 100000");
+      assertEquals(await readTrim(memFile), "max");
+      if (devices.length > 0) {
+        const io = await readTrim(await controlFile(cg, "io.max"));
+        assert(!io.includes(`${dev} `), `rule for ${dev} removed: ${io}`);
+      }
+    }
+    assertEquals(await readTrim(await controlFile(cg, "pids.max")), "max");
+  } finally {
+    await cg.destroy();
+  }
+});
+
+conformance("limitWrites() is pure and validates its input", async (fx) => {
+  const driver = await fx.open();
+  const cg = await driver.create("pure");
+  try {
+    const pidsMax = await controlFile(cg, "pids.max");
+    const before = await Deno.readTextFile(pidsMax);
+    const writes = cg.limitWrites({ pids: 7, cpu: 1.5 }, []);
+    assertEquals(await Deno.readTextFile(pidsMax), before);
+    assert(writes.length >= 2);
+    for (const w of writes) assert(cg.paths.some((p) => w.path.startsWith(`${p}/`)), w.path);
+    assert(writes.some((w) => w.path === pidsMax && w.value === "7"));
+    assert(writes.some((w) => w.value === (fx.version === 1 ? "150000" : "150000 100000")));
+    assertEquals(cg.limitWrites({}, []), []);
+    assertThrows(() => cg.limitWrites({ cpu: Number.NaN }, []), RangeError);
+    assertThrows(() => cg.limitWrites({ cpu: 0.001 }, []), RangeError);
+    assertThrows(() => cg.limitWrites({ memoryBytes: -1 }, []), RangeError);
+    assertThrows(() => cg.limitWrites({ memoryBytes: 1.5 }, []), RangeError);
+    assertThrows(() => cg.limitWrites({ pids: Number.NaN }, []), RangeError);
+    assertThrows(() => cg.limitWrites({ ioReadBps: 0 }, ["8:0"]), RangeError);
+    assertThrows(
+      () => cg.limitWrites({ ioReadBps: 1 }, ["sda" as DeviceNumber]),
+      TypeError,
+    );
+    if (!fx.hasIo) {
+      assertThrows(() => cg.limitWrites({ ioReadBps: MiB }, ["8:0"]), Error, "IO");
+    }
+    await assertRejects(() => cg.addProcess(-3), RangeError);
+  } finally {
+    await cg.destroy();
+  }
+});
+
+conformance("addProcess() moves a process in; pids() and stats() see it", async (fx) => {
+  const driver = await fx.open();
+  const cg = await driver.create("member");
+  try {
+    const child = fx.spawn("sleep", ["30"]);
+    await cg.addProcess(child.pid);
+    assertEquals(await cg.pids(), [child.pid]);
+    for (const file of cg.procsFiles) {
+      assert(pidsOf(await Deno.readTextFile(file)).includes(child.pid), `${child.pid} in ${file}`);
+    }
+    const stats = await cg.stats();
+    if (fx.expectedStats !== null) {
+      assertEquals(stats, fx.expectedStats);
+    } else {
+      assert(typeof stats.cpuUsageNs === "number" && stats.cpuUsageNs >= 0, "cpuUsageNs");
+      assert(typeof stats.memoryCurrentBytes === "number", "memoryCurrentBytes");
+      assert(stats.memoryPeakBytes === null || typeof stats.memoryPeakBytes === "number");
+      assertEquals(stats.oomKills, 0);
+      assertGreaterOrEqual(stats.pidsCurrent ?? 0, 1);
+    }
+    await cg.kill();
+    assertEquals((await child.status).signal, "SIGKILL");
+  } finally {
+    await cg.kill();
+    await cg.destroy();
+  }
+});
+
+conformance(
+  "kill() empties a cgroup holding several processes; destroy() removes it",
+  async (fx) => {
+    const driver = await fx.open();
+    const cg = await driver.create("victims");
+    try {
+      const children = [0, 1, 2].map(() => fx.spawn("sleep", ["30"]));
+      for (const c of children) await cg.addProcess(c.pid);
+      let forker: Deno.ChildProcess | null = null;
+      if (fx.real) {
+        // Processes forked inside the cgroup are not our children; kill() must get them too.
+        forker = fx.spawn("sh", [
+          "-c",
+          'for f in "$@"; do echo $$ > "$f"; done; sleep 30 & sleep 30 & wait',
+          "sh",
+          ...cg.procsFiles,
+        ]);
+        assert(await eventually(async () => (await cg.pids()).length >= 6), "forks joined");
+      }
+      assertGreaterOrEqual((await cg.pids()).length, 3);
+      await cg.kill();
+      assertEquals(await cg.pids(), []);
+      for (const c of children) assertEquals((await c.status).signal, "SIGKILL");
+      if (forker !== null) assertEquals((await forker.status).signal, "SIGKILL");
+      await cg.kill(); // An empty cgroup is a no-op.
+      await cg.destroy();
+      for (const p of cg.paths) assert(!(await exists(p)), `${p} removed`);
+    } finally {
+      await cg.kill().catch(() => {});
+      await cg.destroy();
+    }
+  },
+);
+
+conformance("a process that exceeds the memory limit is OOM-killed and counted", async (fx) => {
+  const driver = await fx.open();
+  const cg = await driver.create("oom");
+  try {
+    await cg.setLimits({ memoryBytes: 16 * MiB }, []);
+    // Resolve the interpreter first: a pyenv-style shim would itself run in the tiny cgroup.
+    const python = (await new Deno.Command("python3", {
+      args: ["-c", "import sys; print(sys.executable)"],
+      stdout: "piped",
+      stderr: "null",
+    }).output().then((o) => new TextDecoder().decode(o.stdout).trim()).catch(() => "")) || null;
+    const hog = python !== null
+      ? `exec "${python}" -c 'b = b"x" * (200 * 1024 * 1024)'`
+      : 'x=$(head -c 200000000 /dev/zero | tr "\\0" a)';
+    // Join before allocating: the shell moves itself into every hierarchy, then execs the hog.
+    const child = fx.spawn("sh", [
+      "-c",
+      `for f in "$@"; do echo $$ > "$f" || exit 99; done; ${hog}`,
+      "sh",
+      ...cg.procsFiles,
+    ]);
+    const status = await child.status;
+    assert(status.code !== 99, "the child could not join the cgroup");
+    assertEquals(status.signal, "SIGKILL");
+    const stats = await cg.stats();
+    assertGreaterOrEqual(stats.oomKills, 1);
+    assertGreaterOrEqual(stats.memoryPeakBytes ?? 16 * MiB, 15 * MiB);
+  } finally {
+    await cg.kill();
+    await cg.destroy();
+  }
+}, { only: (b) => b.name.startsWith("real") });
+
+conformance("moves itself into a supervisor leaf to delegate, and back on close()", async (fx) => {
+  const fake = fx.fake as FakeCgroupTree;
+  const own = [...fake.ownDirs.values()][0] as string;
+  const driver = await fx.open();
+  const leaf = `${own}/${fx.parent}-supervisor`;
+  assertEquals(driver.homeProcsFiles, [`${leaf}/cgroup.procs`]);
+  assertEquals(fake.membersOf(own), []);
+  assertEquals(fake.membersOf(leaf), [Deno.pid]);
+  assertStringIncludes(await readTrim(`${own}/cgroup.subtree_control`), "memory");
+  const cg = await driver.create("job");
+  assert(await exists(`${cg.paths[0]}/memory.max`), "controllers reach the job");
+  await cg.destroy();
+  await driver.close();
+  assertEquals(fake.membersOf(own), [Deno.pid]);
+  assert(!(await exists(leaf)), "supervisor leaf removed");
+  assertEquals(await readTrim(`${own}/cgroup.subtree_control`), "");
+}, { only: (b) => b.name.startsWith("fake v2") });
+
+Deno.test("fake v2: refuses to delegate when other processes share its own cgroup", async () => {
+  const other = new Deno.Command("sleep", { args: ["30"], stdout: "null", stderr: "null" })
+    .spawn();
+  const fake = await FakeCgroupTree.create({ version: 2, otherMembers: [other.pid] });
+  try {
+    const own = [...fake.ownDirs.values()][0] as string;
+    await assertRejects(
+      () =>
+        detectCgroupDriver({
+          parent: "jobworker",
+          root: fake.root,
+          mountinfo: fake.mountinfo,
+          selfCgroup: fake.selfCgroup,
+          fsHooks: fake.hooks,
+        }),
+      Error,
+      "cgroup of its own",
+    );
+    assertEquals(fake.membersOf(own), [other.pid, Deno.pid].sort((a, b) => a - b));
+    assert(!(await exists(`${own}/jobworker-supervisor`)), "supervisor leaf removed");
+    assert(!(await exists(`${own}/jobworker`)), "no parent left behind");
+  } finally {
+    other.kill("SIGKILL");
+    await other.status;
+    await fake.cleanup();
+  }
+});

@@ -1,0 +1,356 @@
+/**
+ * The cgroup v1 driver: one directory per hierarchy (cpu, cpuacct, memory,
+ * pids, and blkio / freezer when mounted) for every job, each nested below
+ * this process's own cgroup in that hierarchy.
+ *
+ * @module
+ */
+import type {
+  CgroupDriver,
+  CgroupStats,
+  DeviceNumber,
+  FileWrite,
+  JobCgroup,
+  ResourceLimits,
+} from "./types.ts";
+import {
+  CgroupFs,
+  CPU_PERIOD_US,
+  cpuQuotaUs,
+  integerText,
+  isNotFound,
+  joinPath,
+  keyedValue,
+  killAll,
+  parseNumber,
+  parseParent,
+  parsePids,
+  sleep,
+  validateDevice,
+  validateName,
+  validatePid,
+  WAIT_TIMEOUT_MS,
+  waitUntil,
+} from "./_fs.ts";
+import { createParentDirs, mkdirJob, removeCreatedParents } from "./_tree.ts";
+
+/** The v1 controllers the driver uses. */
+export type V1Controller = "cpu" | "cpuacct" | "memory" | "pids" | "blkio" | "freezer";
+
+/**
+ * This process's own cgroup directory in each used hierarchy; blkio and
+ * freezer are optional (null when not mounted). Controllers mounted together
+ * (e.g. "cpu,cpuacct") share one directory.
+ */
+export interface V1OwnDirs {
+  /** In the hierarchy with the cpu controller (CFS bandwidth). */
+  cpu: string;
+  /** In the hierarchy with the cpuacct controller (CPU usage). */
+  cpuacct: string;
+  /** In the memory hierarchy. */
+  memory: string;
+  /** In the pids hierarchy. */
+  pids: string;
+  /** In the blkio hierarchy (IO throttling), null when not mounted. */
+  blkio: string | null;
+  /** In the freezer hierarchy (race-free kill), null when not mounted. */
+  freezer: string | null;
+}
+
+/** Options of {@link openV1Driver}. */
+export interface V1DriverOptions {
+  /** Validated relative parent path, e.g. "jobworker". */
+  parent: string;
+  /** File access (with test hooks when running against a fake tree). */
+  fs: CgroupFs;
+}
+
+const CONTROLLERS: readonly V1Controller[] = [
+  "cpu",
+  "cpuacct",
+  "memory",
+  "pids",
+  "blkio",
+  "freezer",
+];
+
+/** Distinct directories of `dirs`, in controller order (co-mounted controllers share one). */
+function distinctDirs(dirs: Record<V1Controller, string | null>): string[] {
+  const seen: string[] = [];
+  for (const c of CONTROLLERS) {
+    const d = dirs[c];
+    if (d !== null && !seen.includes(d)) seen.push(d);
+  }
+  return seen;
+}
+
+/**
+ * Opens a v1 driver: creates `<own dir>/<parent>` in every used hierarchy
+ * (remembering which directories it created, for close()).
+ */
+export async function openV1Driver(
+  ownDirs: V1OwnDirs,
+  options: V1DriverOptions,
+): Promise<CgroupDriver> {
+  const parts = parseParent(options.parent);
+  const homes = distinctDirs(ownDirs);
+  const created: string[] = [];
+  try {
+    for (const home of homes) {
+      created.push(...await createParentDirs(home, { parts, fs: options.fs }));
+    }
+  } catch (e) {
+    await removeCreatedParents(created, { fs: options.fs });
+    throw e;
+  }
+  return new V1Driver(ownDirs, { ...options, created });
+}
+
+class V1Driver implements CgroupDriver {
+  readonly version = 1 as const;
+  readonly parentPaths: readonly string[];
+  readonly homeProcsFiles: readonly string[];
+  readonly #parentDirs: Record<V1Controller, string | null>;
+  readonly #fs: CgroupFs;
+  readonly #created: string[];
+  #closed = false;
+
+  constructor(ownDirs: V1OwnDirs, options: V1DriverOptions & { created: string[] }) {
+    this.#fs = options.fs;
+    this.#created = options.created;
+    const under = (d: string | null) => d === null ? null : joinPath(d, options.parent);
+    this.#parentDirs = {
+      cpu: under(ownDirs.cpu),
+      cpuacct: under(ownDirs.cpuacct),
+      memory: under(ownDirs.memory),
+      pids: under(ownDirs.pids),
+      blkio: under(ownDirs.blkio),
+      freezer: under(ownDirs.freezer),
+    };
+    this.parentPaths = Object.freeze(distinctDirs(this.#parentDirs));
+    this.homeProcsFiles = Object.freeze(
+      distinctDirs(ownDirs).map((d) => joinPath(d, "cgroup.procs")),
+    );
+  }
+
+  async create(name: string): Promise<JobCgroup> {
+    validateName(name);
+    if (this.#closed) throw new Error(`Cannot create cgroup "${name}": the driver is closed`);
+    const dirs = await mkdirJob(name, { parents: this.parentPaths, fs: this.#fs });
+    const dirOf = (c: V1Controller): string | null => {
+      const parent = this.#parentDirs[c];
+      return parent === null ? null : joinPath(parent, name);
+    };
+    const memory = dirOf("memory") as string;
+    return new V1JobCgroup(name, {
+      fs: this.#fs,
+      paths: dirs,
+      dirs: {
+        cpu: dirOf("cpu") as string,
+        cpuacct: dirOf("cpuacct") as string,
+        memory,
+        pids: dirOf("pids") as string,
+        blkio: dirOf("blkio"),
+        freezer: dirOf("freezer"),
+      },
+      hasMemsw: await this.#fs.exists(joinPath(memory, "memory.memsw.limit_in_bytes")),
+    });
+  }
+
+  /**
+   * Removes the parent directories this driver created; those still holding
+   * job cgroups stay, and a later close() (after destroying them) retries.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const remaining = await removeCreatedParents(this.#created, { fs: this.#fs });
+    this.#created.splice(0, this.#created.length, ...remaining);
+  }
+}
+
+interface V1JobOptions {
+  fs: CgroupFs;
+  paths: string[];
+  dirs: V1OwnDirs;
+  /** memory.memsw.* exists (kernel built with swap accounting). */
+  hasMemsw: boolean;
+}
+
+/** "-1" is v1's word for "no limit" in the *_in_bytes and cfs_quota_us files. */
+const UNLIMITED = "-1";
+
+class V1JobCgroup implements JobCgroup {
+  readonly name: string;
+  readonly paths: readonly string[];
+  readonly procsFiles: readonly string[];
+  readonly #fs: CgroupFs;
+  readonly #dirs: V1OwnDirs;
+  readonly #hasMemsw: boolean;
+
+  constructor(name: string, options: V1JobOptions) {
+    this.name = name;
+    this.#fs = options.fs;
+    this.#dirs = options.dirs;
+    this.#hasMemsw = options.hasMemsw;
+    this.paths = Object.freeze([...options.paths]);
+    this.procsFiles = Object.freeze(options.paths.map((d) => joinPath(d, "cgroup.procs")));
+  }
+
+  /**
+   * The writes, in order. Memory with swap accounting is the subtle one: the
+   * kernel insists on limit_in_bytes <= memsw.limit_in_bytes at every step,
+   * so raising needs memsw first and lowering needs it last. Without reading
+   * the current values (this method is pure) the order that works both ways
+   * is memsw=-1, limit=N, memsw=N; swap is unlimited only between two writes.
+   */
+  limitWrites(limits: Partial<ResourceLimits>, devices: readonly DeviceNumber[]): FileWrite[] {
+    const d = this.#dirs;
+    const writes: FileWrite[] = [];
+    const add = (path: string, value: string) => writes.push({ path, value });
+
+    if (limits.cpu !== undefined) {
+      const quota = limits.cpu === null ? UNLIMITED : String(cpuQuotaUs(limits.cpu));
+      add(joinPath(d.cpu, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
+      add(joinPath(d.cpu, "cpu.cfs_quota_us"), quota);
+    }
+    if (limits.memoryBytes !== undefined) {
+      const value = limits.memoryBytes === null
+        ? UNLIMITED
+        : integerText("memory limit (bytes)", limits.memoryBytes, { min: 0 });
+      if (this.#hasMemsw) add(joinPath(d.memory, "memory.memsw.limit_in_bytes"), UNLIMITED);
+      add(joinPath(d.memory, "memory.limit_in_bytes"), value);
+      if (this.#hasMemsw && value !== UNLIMITED) {
+        add(joinPath(d.memory, "memory.memsw.limit_in_bytes"), value);
+      }
+    }
+    const io: [keyof ResourceLimits, string][] = [
+      ["ioReadBps", "blkio.throttle.read_bps_device"],
+      ["ioWriteBps", "blkio.throttle.write_bps_device"],
+    ];
+    for (const [key, file] of io) {
+      const limit = limits[key];
+      if (limit === undefined) continue;
+      // "0" removes the device's rule, so a real limit must be at least 1 B/s.
+      const value = limit === null ? "0" : integerText(`${key} limit`, limit, { min: 1 });
+      for (const dev of devices) validateDevice(dev);
+      if (d.blkio === null) {
+        if (limit !== null && devices.length > 0) {
+          throw new Error(
+            `Cannot limit IO of cgroup "${this.name}": the blkio hierarchy is not mounted`,
+          );
+        }
+        continue;
+      }
+      for (const dev of devices) add(joinPath(d.blkio, file), `${dev} ${value}`);
+    }
+    if (limits.pids !== undefined) {
+      const value = limits.pids === null ? "max" : integerText("pids limit", limits.pids, {
+        min: 0,
+      });
+      add(joinPath(d.pids, "pids.max"), value);
+    }
+    return writes;
+  }
+
+  async setLimits(
+    limits: Partial<ResourceLimits>,
+    devices: readonly DeviceNumber[],
+  ): Promise<void> {
+    for (const w of this.limitWrites(limits, devices)) await this.#fs.write(w.path, w.value);
+  }
+
+  async addProcess(pid: number): Promise<void> {
+    validatePid(pid);
+    for (const file of this.procsFiles) {
+      try {
+        await this.#fs.write(file, String(pid));
+      } catch (e) {
+        throw new Error(
+          `Cannot add process ${pid} to cgroup "${this.name}": ${
+            e instanceof Error ? e.message : e
+          }`,
+          { cause: e },
+        );
+      }
+    }
+  }
+
+  /** The union over all hierarchies, so a process that joined only some is not missed. */
+  async pids(): Promise<number[]> {
+    const all = new Set<number>();
+    for (const file of this.procsFiles) {
+      for (const pid of parsePids(await this.#fs.read(file))) all.add(pid);
+    }
+    return [...all].sort((a, b) => a - b);
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const d = this.#dirs;
+    const read = (dir: string, file: string) => this.#fs.readOptional(joinPath(dir, file));
+    const [usage, current, peak, oom, pids] = await Promise.all([
+      read(d.cpuacct, "cpuacct.usage"),
+      read(d.memory, "memory.usage_in_bytes"),
+      read(d.memory, "memory.max_usage_in_bytes"),
+      read(d.memory, "memory.oom_control"),
+      read(d.pids, "pids.current"),
+    ]);
+    return {
+      cpuUsageNs: parseNumber(usage),
+      memoryCurrentBytes: parseNumber(current),
+      memoryPeakBytes: parseNumber(peak),
+      oomKills: oom === null ? 0 : keyedValue(oom, "oom_kill") ?? 0,
+      pidsCurrent: parseNumber(pids),
+    };
+  }
+
+  async #pidsOrNone(): Promise<number[]> {
+    try {
+      return await this.pids();
+    } catch (e) {
+      if (isNotFound(e)) return [];
+      throw e;
+    }
+  }
+
+  /**
+   * v1 has no cgroup.kill. With the freezer hierarchy the cgroup is frozen
+   * first so nothing can fork while the listed PIDs are killed; the
+   * SIGKILLs take effect on thaw. Without it, kill every listed PID until
+   * none is left (a fork race only costs another round).
+   */
+  async kill(): Promise<void> {
+    const deadline = Date.now() + WAIT_TIMEOUT_MS;
+    const freezer = this.#dirs.freezer;
+    if (freezer !== null && (await this.#pidsOrNone()).length > 0) {
+      const state = joinPath(freezer, "freezer.state");
+      await this.#fs.write(state, "FROZEN");
+      try {
+        // A task stuck in the kernel can keep the cgroup FREEZING; kill anyway after a while.
+        await waitUntil(
+          async () => (await this.#fs.read(state)).trim() === "FROZEN",
+          Math.min(deadline, Date.now() + 1_000),
+        );
+        killAll(await this.#pidsOrNone());
+      } finally {
+        await this.#fs.write(state, "THAWED");
+      }
+    }
+    for (let delay = 2;; delay = Math.min(delay * 2, 50)) {
+      const pids = await this.#pidsOrNone();
+      if (pids.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `Cannot kill cgroup "${this.name}" (${this.paths[0]}): processes ${
+            pids.slice(0, 10).join(", ")
+          } still present after ${WAIT_TIMEOUT_MS} ms`,
+        );
+      }
+      killAll(pids);
+      await sleep(delay);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    for (const dir of [...this.paths].reverse()) await this.#fs.rmdir(dir);
+  }
+}
