@@ -49,7 +49,8 @@ type UnaryMethod = (
  *
  * @example
  * ```ts
- * const client = new JobWorkerClient("127.0.0.1:50051", await clientCredentials(files));
+ * const address = "127.0.0.1:50051";
+ * const client = new JobWorkerClient(address, await clientConnection(files, address));
  * const id = (await client.start({ command: "echo", args: ["hi"] })).id;
  * for await (const chunk of client.streamOutput(id)) Deno.stdout.writeSync(chunk.data);
  * client.close();
@@ -58,10 +59,16 @@ type UnaryMethod = (
 export class JobWorkerClient {
   readonly #client: grpc.Client;
 
-  /** @param address `host:port`; @param credentials from `clientCredentials()` */
-  constructor(address: string, credentials: grpc.ChannelCredentials) {
+  /**
+   * @param address `host:port` of the server
+   * @param connection credentials and channel options from `clientConnection()`
+   */
+  constructor(
+    address: string,
+    connection: { credentials: grpc.ChannelCredentials; channelOptions?: grpc.ChannelOptions },
+  ) {
     const Client = jobWorkerClientClass();
-    this.#client = new Client(address, credentials);
+    this.#client = new Client(address, connection.credentials, connection.channelOptions ?? {});
   }
 
   #unary<Res>(method: string, request: unknown, options: { deadlineMs?: number } = {}) {

@@ -1,0 +1,57 @@
+/**
+ * Who is calling, and what they may see: the one place for authentication
+ * and authorization. Identity is the Common Name of the client certificate
+ * that mutual TLS verified; nothing else is trusted.
+ *
+ * @module
+ */
+import { status } from "@grpc/grpc-js";
+import { RequestError } from "./errors.ts";
+
+/** An authenticated caller. */
+export interface Caller {
+  /** The client certificate's CN. */
+  user: string;
+  /** Admins see and control every job. */
+  admin: boolean;
+}
+
+/** What {@link callerOf} needs of a call: grpc-js's auth context. */
+export interface AuthContextSource {
+  getAuthContext(): {
+    transportSecurityType?: string;
+    sslPeerCertificate?: { subject?: Record<string, string | string[] | undefined> };
+  };
+}
+
+/** Authorization policy: admin CNs, and optionally the only CNs allowed at all. */
+export interface AuthPolicy {
+  /** CNs that see and control all jobs. */
+  admins: ReadonlySet<string>;
+  /** When set, only these CNs (and admins) may call at all. */
+  allowedUsers?: ReadonlySet<string>;
+}
+
+/**
+ * The caller of a call. Throws UNAUTHENTICATED when the connection carries
+ * no verified client certificate with a CN, PERMISSION_DENIED when the
+ * policy has an allow-list without this CN.
+ */
+export function callerOf(call: AuthContextSource, policy: AuthPolicy): Caller {
+  const context = call.getAuthContext();
+  const cn = context.sslPeerCertificate?.subject?.CN;
+  const user = Array.isArray(cn) ? cn[0] : cn;
+  if (context.transportSecurityType !== "ssl" || typeof user !== "string" || user === "") {
+    throw new RequestError(status.UNAUTHENTICATED, "a client certificate with a CN is required");
+  }
+  const admin = policy.admins.has(user);
+  if (policy.allowedUsers && !admin && !policy.allowedUsers.has(user)) {
+    throw new RequestError(status.PERMISSION_DENIED, `user ${JSON.stringify(user)} may not call`);
+  }
+  return { user, admin };
+}
+
+/** Whether `caller` may see and control a job owned by `owner`. */
+export function mayAccess(caller: Caller, owner: string): boolean {
+  return caller.admin || caller.user === owner;
+}

@@ -1,0 +1,129 @@
+/**
+ * `deno task serve`: the jobworker server.
+ *
+ * Flags (all optional):
+ *   --addr HOST:PORT       listen address (default 127.0.0.1:50051)
+ *   --ca FILE              CA that client certificates must chain to (default certs/ca.pem)
+ *   --cert FILE, --key FILE  the server's certificate and key (default certs/server{,-key}.pem)
+ *   --data-dir DIR         where job output is kept (default ./data)
+ *   --admin CN             a CN that sees and controls all jobs; repeatable (default: admin)
+ *   --cgroup-parent PATH   job cgroups go below this, inside the server's own cgroup
+ *                          (default jobworker)
+ *   --shutdown-grace SECONDS  grace period for jobs when the server stops (default 10)
+ *
+ * With no TLS flags and no ./certs, development certificates are made
+ * first (CA, server, and clients alice, bob, admin) and their place is
+ * printed. SIGTERM or SIGINT: stop accepting calls, stop every job
+ * gracefully, remove their cgroups, exit 0.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { makeCertificates, serverCertPaths } from "../certs/mod.ts";
+import { JobManager } from "../job/mod.ts";
+import { startServer } from "./server.ts";
+
+const HELP = `Usage: deno task serve [options]
+
+Options:
+  --addr HOST:PORT          listen address (default 127.0.0.1:50051)
+  --ca FILE                 CA for client certificates (default certs/ca.pem)
+  --cert FILE               server certificate (default certs/server.pem)
+  --key FILE                server private key (default certs/server-key.pem)
+  --data-dir DIR            job output directory (default ./data)
+  --admin CN                a CN that sees all jobs; repeatable (default: admin)
+  --cgroup-parent PATH      cgroup below the server's own for jobs (default jobworker)
+  --shutdown-grace SECONDS  grace period for jobs at shutdown (default 10)
+  -h, --help                this help
+`;
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      addr: { type: "string", default: "127.0.0.1:50051" },
+      ca: { type: "string" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      "data-dir": { type: "string", default: "data" },
+      admin: { type: "string", multiple: true },
+      "cgroup-parent": { type: "string", default: "jobworker" },
+      "shutdown-grace": { type: "string", default: "10" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const grace = Number(values["shutdown-grace"]);
+  if (!Number.isFinite(grace) || grace < 0) {
+    throw new Error(`--shutdown-grace must be 0 or more seconds, got ${values["shutdown-grace"]}`);
+  }
+
+  const defaults = serverCertPaths("certs");
+  if (values.ca === undefined && values.cert === undefined && values.key === undefined) {
+    if (!(await exists(defaults.ca))) {
+      await makeCertificates("certs");
+      console.log(
+        `Made development certificates in ./certs (CA, server, clients alice, bob, admin).`,
+      );
+    }
+  }
+  const tls = {
+    ca: values.ca ?? defaults.ca,
+    cert: values.cert ?? defaults.cert,
+    key: values.key ?? defaults.key,
+  };
+
+  const manager = await JobManager.create({
+    dataDir: values["data-dir"],
+    cgroupParent: values["cgroup-parent"],
+  });
+  const admins = new Set(values.admin ?? ["admin"]);
+  let server;
+  try {
+    server = await startServer({ address: values.addr, tls, manager, policy: { admins } });
+  } catch (err) {
+    await manager.close({ graceMs: 0 });
+    throw err;
+  }
+  const host = values.addr.slice(0, values.addr.lastIndexOf(":"));
+  console.log(
+    `jobworker listening on ${host}:${server.port} (cgroup v${manager.cgroupVersion}, ` +
+      `admins: ${[...admins].join(", ") || "none"}, data in ${values["data-dir"]})`,
+  );
+
+  const stopping = Promise.withResolvers<string>();
+  const onSignal = (name: string) => () => stopping.resolve(name);
+  const onTerm = onSignal("SIGTERM");
+  const onInt = onSignal("SIGINT");
+  Deno.addSignalListener("SIGTERM", onTerm);
+  Deno.addSignalListener("SIGINT", onInt);
+  const signal = await stopping.promise;
+  Deno.removeSignalListener("SIGTERM", onTerm);
+  Deno.removeSignalListener("SIGINT", onInt);
+  console.log(`${signal}: stopping every job (grace ${grace} s) and shutting down`);
+  // Jobs end first so that following streams complete with OK.
+  await Promise.all([
+    manager.close({ graceMs: grace * 1000 }),
+    server.close({ timeoutMs: grace * 1000 + 5000 }),
+  ]);
+  console.log("jobworker stopped");
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (err) {
+    console.error(`jobworker: ${err instanceof Error ? err.message : String(err)}`);
+    Deno.exit(1);
+  }
+}

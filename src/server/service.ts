@@ -1,0 +1,170 @@
+/**
+ * The JobWorker gRPC handlers. Each one only decodes the request, calls the
+ * job library, and encodes the answer; who may do what is decided in
+ * ./auth.ts and errors become status codes in ./errors.ts, both applied
+ * to every handler by {@link jobWorkerHandlers}.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { specFromStartRequest, statusToMessage } from "../api/convert.ts";
+import type {
+  ListResponseMessage,
+  OutputChunkMessage,
+  StartRequestMessage,
+  StartResponseMessage,
+  StatusRequestMessage,
+  StatusResponseMessage,
+  StopRequestMessage,
+  StreamOutputRequestMessage,
+} from "../api/proto.ts";
+import { type Job, type JobManager, JobNotFoundError } from "../job/mod.ts";
+import { type AuthPolicy, type Caller, callerOf, mayAccess } from "./auth.ts";
+import { RequestError, toStatusError } from "./errors.ts";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** What the handlers need. */
+export interface ServiceContext {
+  manager: JobManager;
+  policy: AuthPolicy;
+  /** Where unexpected errors are logged; default console.error. */
+  log?: (message: string) => void;
+}
+
+/** The job `id` if `caller` may see it; otherwise exactly the answer for a missing job. */
+function findJob(context: ServiceContext, caller: Caller, id: unknown): Job {
+  if (typeof id !== "string" || !UUID.test(id)) {
+    throw new RequestError(
+      grpc.status.INVALID_ARGUMENT,
+      `job id ${JSON.stringify(id)} is not a valid id`,
+    );
+  }
+  const job = context.manager.list().find((j) => j.id === id);
+  if (job === undefined || !mayAccess(caller, job.owner)) throw new JobNotFoundError(id);
+  return job;
+}
+
+function graceMsOf(request: StopRequestMessage): number | undefined {
+  const seconds = request.graceSeconds;
+  if (seconds === undefined || seconds === null) return undefined;
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new RequestError(
+      grpc.status.INVALID_ARGUMENT,
+      `grace period must be 0 seconds or more, got ${seconds}`,
+    );
+  }
+  return seconds * 1000;
+}
+
+type Unary<Req, Res> = (caller: Caller, request: Req) => Promise<Res>;
+
+function unary<Req, Res>(
+  context: ServiceContext,
+  handler: Unary<Req, Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    (async () => {
+      const caller = callerOf(call, context.policy);
+      return await handler(caller, call.request);
+    })().then(
+      (response) => callback(null, response),
+      (err) => callback(toStatusError(err, context.log ? { log: context.log } : {})),
+    );
+  };
+}
+
+async function streamOutput(
+  context: ServiceContext,
+  call: grpc.ServerWritableStream<StreamOutputRequestMessage, OutputChunkMessage>,
+): Promise<void> {
+  const caller = callerOf(call, context.policy);
+  const job = findJob(context, caller, call.request.id);
+  const offset = call.request.offset ?? 0;
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new RequestError(grpc.status.INVALID_ARGUMENT, `offset ${offset} is invalid`);
+  }
+  // A client that goes away must free its reader at once, even mid-wait.
+  const abort = new AbortController();
+  const onGone = () => abort.abort(new DOMException("client went away", "AbortError"));
+  call.on("cancelled", onGone);
+  call.on("close", onGone);
+  const reader = job.output({ offset, signal: abort.signal });
+  try {
+    for (;;) {
+      const chunk = await reader.readChunk();
+      if (chunk === null) break;
+      if (!call.write({ offset: chunk.offset, data: chunk.data })) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            call.off("drain", done);
+            abort.signal.removeEventListener("abort", done);
+            resolve();
+          };
+          call.on("drain", done);
+          abort.signal.addEventListener("abort", done);
+        });
+        if (abort.signal.aborted) return;
+      }
+    }
+    call.end();
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    throw err;
+  } finally {
+    reader.close();
+    call.off("cancelled", onGone);
+    call.off("close", onGone);
+  }
+}
+
+/**
+ * The handlers of the JobWorker service, each wrapped with authentication
+ * and error mapping.
+ *
+ * @example
+ * ```ts
+ * server.addService(jobWorkerService(), jobWorkerHandlers({ manager, policy }));
+ * ```
+ */
+export function jobWorkerHandlers(context: ServiceContext): grpc.UntypedServiceImplementation {
+  const Start = unary<StartRequestMessage, StartResponseMessage>(
+    context,
+    async (caller, request) => {
+      const job = await context.manager.start(specFromStartRequest(request), {
+        owner: caller.user,
+      });
+      return { id: job.id, status: statusToMessage(await job.status()) };
+    },
+  );
+  const Stop = unary<StopRequestMessage, StatusResponseMessage>(
+    context,
+    async (caller, request) => {
+      const job = findJob(context, caller, request.id);
+      const graceMs = graceMsOf(request);
+      const status = await job.stop(graceMs === undefined ? {} : { graceMs });
+      return { status: statusToMessage(status) };
+    },
+  );
+  const Status = unary<StatusRequestMessage, StatusResponseMessage>(
+    context,
+    async (caller, request) => {
+      const job = findJob(context, caller, request.id);
+      return { status: statusToMessage(await job.status()) };
+    },
+  );
+  const List = unary<unknown, ListResponseMessage>(context, async (caller) => {
+    const visible = context.manager.list().filter((job) => mayAccess(caller, job.owner));
+    const statuses = await Promise.all(visible.map((job) => job.status()));
+    return { jobs: statuses.map(statusToMessage) };
+  });
+  const StreamOutput: grpc.handleServerStreamingCall<
+    StreamOutputRequestMessage,
+    OutputChunkMessage
+  > = (call) => {
+    streamOutput(context, call).catch((err) => {
+      call.emit("error", toStatusError(err, context.log ? { log: context.log } : {}));
+    });
+  };
+  return { Start, Stop, Status, List, StreamOutput } as grpc.UntypedServiceImplementation;
+}
