@@ -10,10 +10,18 @@ import { spawnInNewPidNamespace } from "../../ffi/mod.ts";
 import { type ExecutorConfig, type ExecutorReport, parseReport } from "./protocol.ts";
 
 /**
- * The command line that runs the executor program; extra arguments are not
- * added. Default: this Deno binary running ./main.ts with all permissions.
+ * The argument that makes a compiled (`deno compile`) server binary run the
+ * executor instead of the server: a single binary serves both roles.
+ */
+export const EXECUTOR_ARG = "--jobworker-executor";
+
+/**
+ * The command line that runs the executor program. From source: this Deno
+ * binary running ./main.ts with all permissions. In a compiled binary: the
+ * binary itself with {@link EXECUTOR_ARG}.
  */
 export function defaultExecutorCommand(): string[] {
+  if (Deno.build.standalone) return [Deno.execPath(), EXECUTOR_ARG];
   return [
     Deno.execPath(),
     "run",

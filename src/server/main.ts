@@ -20,6 +20,8 @@
  */
 import { parseArgs } from "node:util";
 import { makeCertificates, serverCertPaths } from "../certs/mod.ts";
+import { EXECUTOR_ARG } from "../executor/launch.ts";
+import { main as executorMain } from "../executor/main.ts";
 import { JobManager } from "../job/mod.ts";
 import { startServer } from "./server.ts";
 
@@ -119,7 +121,10 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args[0] === EXECUTOR_ARG) {
+  // A compiled server binary is also the executor (see defaultExecutorCommand).
+  await executorMain();
+} else if (import.meta.main) {
   try {
     Deno.exit(await main());
   } catch (err) {
