@@ -1,0 +1,324 @@
+import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import {
+  type Command,
+  type EnvLookup,
+  helpText,
+  parseCommandLine,
+  parseSize,
+  UsageError,
+} from "./args.ts";
+
+const noEnv: EnvLookup = () => undefined;
+const envOf = (vars: Record<string, string>): EnvLookup => (name) => vars[name];
+const ALICE = ["--user", "alice"];
+const aliceTls = { ca: "certs/ca.pem", cert: "certs/alice.pem", key: "certs/alice-key.pem" };
+
+function parse(args: string[], env: EnvLookup = noEnv): Command {
+  return parseCommandLine(args, env);
+}
+
+function usageError(args: string[], env: EnvLookup = noEnv): string {
+  const err = assertThrows(() => parse(args, env), UsageError);
+  return err.message;
+}
+
+Deno.test("parseSize: plain bytes and binary suffixes", () => {
+  const cases: [string, number][] = [
+    ["0", 0],
+    ["100", 100],
+    ["100B", 100],
+    ["512K", 512 * 1024],
+    ["512k", 512 * 1024],
+    ["64M", 64 * 2 ** 20],
+    ["64Mi", 64 * 2 ** 20],
+    ["64MiB", 64 * 2 ** 20],
+    ["64MB", 64 * 2 ** 20],
+    ["1G", 2 ** 30],
+    ["2GiB", 2 * 2 ** 30],
+    ["1.5G", 1.5 * 2 ** 30],
+    ["0.5K", 512],
+    ["1T", 2 ** 40],
+  ];
+  for (const [text, bytes] of cases) assertEquals(parseSize(text, "--memory"), bytes, text);
+});
+
+Deno.test("parseSize: garbage is refused with a clear message", () => {
+  for (const text of ["", "M", "64X", "-1", "1e3", "0x10", "64 M B", "64i", "1.2.3", "1.1B"]) {
+    const err = assertThrows(() => parseSize(text, "--memory"), UsageError);
+    assertStringIncludes(err.message, "--memory: ");
+    assertStringIncludes(err.message, JSON.stringify(text));
+  }
+  assertEquals(
+    assertThrows(() => parseSize("64X", "--memory"), UsageError).message,
+    '--memory: "64X" is not a size (like 512K, 64M, 1G)',
+  );
+  assertEquals(
+    assertThrows(() => parseSize("1.1B", "--memory"), UsageError).message,
+    '--memory: "1.1B" is not a whole number of bytes',
+  );
+  assertThrows(() => parseSize("99999999T", "--memory"), UsageError);
+});
+
+Deno.test("start: limits, env, cwd and the job's command after --", () => {
+  const command = parse([
+    "start",
+    ...ALICE,
+    "--cpu",
+    "0.5",
+    "--memory",
+    "64M",
+    "--io-read-bps",
+    "1M",
+    "--io-write-bps=512K",
+    "--pids",
+    "32",
+    "--env",
+    "A=1",
+    "--env",
+    "B=x=y",
+    "--env",
+    "EMPTY=",
+    "--cwd",
+    "/tmp",
+    "--",
+    "sh",
+    "-c",
+    "echo --cpu 2",
+  ]);
+  assertEquals(command, {
+    kind: "start",
+    connection: { addr: "127.0.0.1:50051", tls: aliceTls },
+    spec: {
+      command: "sh",
+      args: ["-c", "echo --cpu 2"],
+      limits: {
+        cpu: 0.5,
+        memoryBytes: 64 * 2 ** 20,
+        ioReadBps: 2 ** 20,
+        ioWriteBps: 512 * 1024,
+        pids: 32,
+      },
+      env: { A: "1", B: "x=y", EMPTY: "" },
+      cwd: "/tmp",
+    },
+  });
+});
+
+Deno.test("start: options end at the first argument that is not one", () => {
+  const command = parse(["start", ...ALICE, "--cpu", "1", "ls", "-l", "--cpu", "2"]);
+  assertEquals(command.kind === "start" && command.spec, {
+    command: "ls",
+    args: ["-l", "--cpu", "2"],
+    limits: { cpu: 1 },
+  });
+  // "--" is passed on to the job when it comes after the command.
+  const dashes = parse(["start", ...ALICE, "--", "echo", "--", "x"]);
+  assertEquals(dashes.kind === "start" && dashes.spec.args, ["--", "x"]);
+  // --help after the job's command belongs to the job.
+  const help = parse(["start", ...ALICE, "--", "ls", "--help"]);
+  assertEquals(help.kind === "start" && help.spec.args, ["--help"]);
+});
+
+Deno.test("start: bad input", () => {
+  assertEquals(
+    usageError(["start", ...ALICE]),
+    "start needs a command: start [options] -- CMD [ARG...]",
+  );
+  assertEquals(usageError(["start", ...ALICE, "--"]), usageError(["start", ...ALICE]));
+  assertEquals(
+    usageError(["start", ...ALICE, "--cpu", "lots", "--", "x"]),
+    '--cpu: "lots" is not a number',
+  );
+  assertEquals(
+    usageError(["start", ...ALICE, "--pids", "1.5", "--", "x"]),
+    '--pids: "1.5" is not a whole number',
+  );
+  assertEquals(
+    usageError(["start", ...ALICE, "--env", "NOEQ", "--", "x"]),
+    '--env: "NOEQ" is not NAME=VALUE',
+  );
+  assertEquals(
+    usageError(["start", ...ALICE, "--env", "=v", "--", "x"]),
+    '--env: "=v" is not NAME=VALUE',
+  );
+  assertEquals(
+    usageError(["start", ...ALICE, "--json", "--", "x"]),
+    'unknown option --json for "start" (see start --help)',
+  );
+  assertEquals(
+    usageError(["start", ...ALICE, "--memory"]),
+    'option --memory needs a value (use --memory=VALUE for one starting with "-")',
+  );
+});
+
+Deno.test("stop, status, list, logs", () => {
+  const connection = { addr: "127.0.0.1:50051", tls: aliceTls };
+  assertEquals(parse(["stop", "ID", ...ALICE]), {
+    kind: "stop",
+    connection,
+    id: "ID",
+    json: false,
+  });
+  assertEquals(parse(["stop", "ID", "--grace", "2.5", "--json", ...ALICE]), {
+    kind: "stop",
+    connection,
+    id: "ID",
+    json: true,
+    graceSeconds: 2.5,
+  });
+  assertEquals(parse(["status", ...ALICE, "ID"]), {
+    kind: "status",
+    connection,
+    id: "ID",
+    json: false,
+  });
+  assertEquals(parse(["list", "--json", ...ALICE]), { kind: "list", connection, json: true });
+  assertEquals(parse(["logs", "ID", ...ALICE]), {
+    kind: "logs",
+    connection,
+    id: "ID",
+    follow: false,
+    offset: 0,
+  });
+  assertEquals(parse(["logs", "-f", "ID", "--offset", "4K", ...ALICE]), {
+    kind: "logs",
+    connection,
+    id: "ID",
+    follow: true,
+    offset: 4096,
+  });
+  assertEquals(parse(["logs", "--follow", "ID", ...ALICE]).kind, "logs");
+});
+
+Deno.test("stop, status, list, logs: bad input", () => {
+  assertEquals(usageError(["stop", ...ALICE]), "stop needs a job id: stop ID");
+  assertEquals(
+    usageError(["status", "a", "b", ...ALICE]),
+    "status takes one job id, got 2 arguments",
+  );
+  assertEquals(usageError(["list", "x", ...ALICE]), 'list takes no arguments, got "x"');
+  assertEquals(
+    usageError(["stop", "ID", "--grace", "-1", ...ALICE]).startsWith("option --grace"),
+    true,
+  );
+  assertEquals(usageError(["stop", "ID", "--grace=-1", ...ALICE]), '--grace: "-1" is not a number');
+  assertEquals(
+    usageError(["stop", "ID", "--grace", "soon", ...ALICE]),
+    '--grace: "soon" is not a number',
+  );
+  assertEquals(
+    usageError(["logs", "ID", "--offset", "x", ...ALICE]),
+    '--offset: "x" is not a size (like 512K, 64M, 1G)',
+  );
+  assertEquals(
+    usageError(["status", "ID", "-f", ...ALICE]),
+    'unknown option -f for "status" (see status --help)',
+  );
+  assertEquals(usageError(["list", "--json=yes", ...ALICE]), "option --json takes no value");
+  assertEquals(usageError(["frob"]), 'unknown command "frob" (see --help)');
+  assertEquals(usageError([]), "missing command: start, stop, status, list or logs (see --help)");
+  assertEquals(usageError(["--user", "alice"]), usageError([]));
+});
+
+Deno.test("connection options go before or after the command; a leading -- is skipped", () => {
+  const expected = parse(["list", "--addr", "h:1", ...ALICE]);
+  assertEquals(parse(["--addr", "h:1", ...ALICE, "list"]), expected);
+  assertEquals(parse(["--", "--addr", "h:1", "list", ...ALICE]), expected);
+  assertEquals(expected.kind === "list" && expected.connection.addr, "h:1");
+  // A command's own option before the name does not hide the name.
+  assertEquals(parse(["--cpu", "1", "start", ...ALICE, "--", "x"]).kind, "start");
+});
+
+Deno.test("connection: flags win over the environment", () => {
+  const env = envOf({
+    JOBWORKER_ADDR: "env-host:1",
+    JOBWORKER_CA: "/env/ca.pem",
+    JOBWORKER_CERT: "/env/c.pem",
+    JOBWORKER_KEY: "/env/k.pem",
+  });
+  const fromEnv = parse(["list"], env);
+  assertEquals(fromEnv.kind === "list" && fromEnv.connection, {
+    addr: "env-host:1",
+    tls: { ca: "/env/ca.pem", cert: "/env/c.pem", key: "/env/k.pem" },
+  });
+  const fromFlags = parse(
+    ["list", "--addr", "[::1]:2", "--ca", "/f/ca", "--cert", "/f/c", "--key", "/f/k"],
+    env,
+  );
+  assertEquals(fromFlags.kind === "list" && fromFlags.connection, {
+    addr: "[::1]:2",
+    tls: { ca: "/f/ca", cert: "/f/c", key: "/f/k" },
+  });
+  // --user (a flag) beats JOBWORKER_CERT/KEY (the environment), and brings its CA.
+  const user = parse(["list", "--user", "bob", "--certs-dir", "/d"], env);
+  assertEquals(user.kind === "list" && user.connection.tls, {
+    ca: "/d/ca.pem",
+    cert: "/d/bob.pem",
+    key: "/d/bob-key.pem",
+  });
+  // An explicit --cert beats --user for that one file.
+  const mixed = parse(["list", "--user", "bob", "--cert", "/x.pem"]);
+  assertEquals(mixed.kind === "list" && mixed.connection.tls, {
+    ca: "certs/ca.pem",
+    cert: "/x.pem",
+    key: "certs/bob-key.pem",
+  });
+});
+
+Deno.test("connection: JOBWORKER_USER, defaults, and empty variables", () => {
+  const command = parse(["list"], envOf({ JOBWORKER_USER: "alice", JOBWORKER_ADDR: "" }));
+  assertEquals(command.kind === "list" && command.connection, {
+    addr: "127.0.0.1:50051",
+    tls: aliceTls,
+  });
+  // JOBWORKER_CERT/KEY win over JOBWORKER_USER; the CA still comes from the certs dir.
+  const explicit = parse(
+    ["list"],
+    envOf({ JOBWORKER_USER: "alice", JOBWORKER_CERT: "/c", JOBWORKER_KEY: "/k" }),
+  );
+  assertEquals(explicit.kind === "list" && explicit.connection.tls, {
+    ca: "certs/ca.pem",
+    cert: "/c",
+    key: "/k",
+  });
+});
+
+Deno.test("connection: errors", () => {
+  assertEquals(
+    usageError(["list"]),
+    "no client certificate: pass --user NAME or --cert/--key (or JOBWORKER_CERT/JOBWORKER_KEY)",
+  );
+  assertEquals(usageError(["list"], envOf({ JOBWORKER_USER: "" })), usageError(["list"]));
+  assertEquals(usageError(["list", "--cert", "/c"]), "a certificate but no private key: add --key");
+  assertEquals(usageError(["list", "--key", "/k"]), "a private key but no certificate: add --cert");
+  assertEquals(
+    usageError(["list", "--user", "../etc"]),
+    '--user: "../etc" is not a valid user name',
+  );
+  assertEquals(
+    usageError(["list"], envOf({ JOBWORKER_USER: "a/b" })),
+    'JOBWORKER_USER: "a/b" is not a valid user name',
+  );
+  for (const addr of ["host", "host:", ":1", "host:port", "a:1:2", "http://h:1"]) {
+    assertEquals(
+      usageError(["list", ...ALICE, "--addr", addr]),
+      `address ${JSON.stringify(addr)} is not HOST:PORT`,
+    );
+  }
+});
+
+Deno.test("--help and -h, at the top and for every command, win over errors", () => {
+  assertEquals(parse(["--help"]), { kind: "help", text: helpText() });
+  assertEquals(parse(["-h"]), { kind: "help", text: helpText() });
+  for (const name of ["start", "stop", "status", "list", "logs"] as const) {
+    assertEquals(parse([name, "--help"]), { kind: "help", text: helpText(name) });
+    assertEquals(parse(["-h", name]), { kind: "help", text: helpText(name) });
+    // No certificate, missing id, unknown option: still help.
+    assertEquals(parse([name, "--bogus", "-h"]).kind, "help");
+    assertStringIncludes(helpText(name), `Usage: jobworker ${name}`);
+    assertStringIncludes(helpText(name), "--user NAME");
+  }
+  for (const name of ["start", "stop", "status", "list", "logs"]) {
+    assertStringIncludes(helpText(), `  ${name} `);
+  }
+});

@@ -1,0 +1,223 @@
+/**
+ * How the CLI shows job statuses: key/value lines for one job, a table for
+ * many, and a stable JSON shape for scripts. Pure functions of their input.
+ *
+ * Text that comes from jobs (commands, arguments, owners, errors) is shown
+ * with control characters escaped: a job started by one user must not be
+ * able to move an admin's cursor or forge table rows with an argument
+ * holding newlines or terminal escapes.
+ *
+ * @module
+ */
+import type { JobStatus } from "../job/mod.ts";
+
+/** A job status as the CLI prints it with `--json`; the field list is part of the CLI's interface. */
+export interface JobJson {
+  id: string;
+  owner: string;
+  command: string;
+  args: string[];
+  state: JobStatus["state"];
+  exitCode: number | null;
+  signal: string | null;
+  oomKilled: boolean;
+  /** ISO 8601, UTC. */
+  startedAt: string;
+  /** ISO 8601, UTC; null while the job runs. */
+  endedAt: string | null;
+  /** The limits in force; null = unlimited. */
+  limits: {
+    cpu: number | null;
+    memoryBytes: number | null;
+    ioReadBps: number | null;
+    ioWriteBps: number | null;
+    pids: number | null;
+  };
+  /** Resource usage; null where the server has no figure. */
+  usage: {
+    cpuNs: number | null;
+    memoryCurrentBytes: number | null;
+    memoryPeakBytes: number | null;
+    tasks: number | null;
+  };
+  /** Why the job failed (state `failed`), otherwise null. */
+  error: string | null;
+}
+
+/**
+ * The JSON form of a status. Built field by field, not spread, so that a
+ * field added to `JobStatus` does not silently change the CLI's output.
+ */
+export function statusToJson(status: JobStatus): JobJson {
+  return {
+    id: status.id,
+    owner: status.owner,
+    command: status.command,
+    args: [...status.args],
+    state: status.state,
+    exitCode: status.exitCode,
+    signal: status.signal,
+    oomKilled: status.oomKilled,
+    startedAt: status.startedAt.toISOString(),
+    endedAt: status.endedAt === null ? null : status.endedAt.toISOString(),
+    limits: {
+      cpu: status.limits.cpu,
+      memoryBytes: status.limits.memoryBytes,
+      ioReadBps: status.limits.ioReadBps,
+      ioWriteBps: status.limits.ioWriteBps,
+      pids: status.limits.pids,
+    },
+    usage: {
+      cpuNs: status.usage.cpuNs,
+      memoryCurrentBytes: status.usage.memoryCurrentBytes,
+      memoryPeakBytes: status.usage.memoryPeakBytes,
+      tasks: status.usage.tasks,
+    },
+    error: status.error,
+  };
+}
+
+/** `value` as indented JSON with a final newline. */
+export function formatJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+/**
+ * `text` with control characters (C0, DEL, C1, and the Unicode line and
+ * bidi-override characters) written as escapes like `\n` or `\x1b`.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => {
+      const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+      const code = c.charCodeAt(0);
+      return named[c] ??
+        (code <= 0xff
+          ? `\\x${code.toString(16).padStart(2, "0")}`
+          : `\\u${code.toString(16).padStart(4, "0")}`);
+    },
+  );
+}
+
+/** One word quoted for a POSIX shell when it needs it, with control characters escaped. */
+function shellWord(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${escapeControl(word).replaceAll("'", `'\\''`)}'`;
+}
+
+/** The command line as one could type it in a shell, e.g. `sh -c 'echo hi'`. */
+export function formatCommand(command: string, args: readonly string[]): string {
+  return [command, ...args].map(shellWord).join(" ");
+}
+
+/** Bytes in binary units: `512MiB`, `1.5GiB`, `100B`. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  // Whole numbers print without a fraction; others keep one decimal (trimmed if .0).
+  const text = Number.isInteger(value) ? String(value) : value.toFixed(1).replace(/\.0$/, "");
+  return `${text}${units[unit]}`;
+}
+
+/** How the job ended, in one word: the exit code, the signal, or `-` while it runs. */
+export function formatExit(status: JobStatus): string {
+  const how = status.exitCode !== null
+    ? String(status.exitCode)
+    : status.signal !== null
+    ? escapeControl(status.signal)
+    : "-";
+  return status.oomKilled ? `${how} (oom)` : how;
+}
+
+/** A time as ISO 8601 in UTC to the second, e.g. `2024-05-01T12:00:00Z`. */
+export function formatTime(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function formatLimits(limits: JobStatus["limits"]): string {
+  const io = (bps: number | null) => bps === null ? "unlimited" : `${formatBytes(bps)}/s`;
+  return [
+    `cpu ${limits.cpu === null ? "unlimited" : limits.cpu}`,
+    `memory ${limits.memoryBytes === null ? "unlimited" : formatBytes(limits.memoryBytes)}`,
+    `pids ${limits.pids === null ? "unlimited" : limits.pids}`,
+    `io read ${io(limits.ioReadBps)}`,
+    `io write ${io(limits.ioWriteBps)}`,
+  ].join(", ");
+}
+
+function formatUsage(usage: JobStatus["usage"]): string {
+  const parts: string[] = [];
+  if (usage.cpuNs !== null) parts.push(`cpu ${(usage.cpuNs / 1e9).toFixed(3)}s`);
+  if (usage.memoryCurrentBytes !== null) {
+    parts.push(`memory ${formatBytes(usage.memoryCurrentBytes)}`);
+  }
+  if (usage.memoryPeakBytes !== null) parts.push(`peak ${formatBytes(usage.memoryPeakBytes)}`);
+  if (usage.tasks !== null) parts.push(`tasks ${usage.tasks}`);
+  return parts.length === 0 ? "-" : parts.join(", ");
+}
+
+/**
+ * One job as aligned `Key: value` lines (ID, Owner, Command, State, Exit,
+ * OOM killed, Started, Ended, Limits, Usage, and Error when there is one),
+ * ending in a newline.
+ */
+export function formatStatus(status: JobStatus): string {
+  const rows: [string, string][] = [
+    ["ID", escapeControl(status.id)],
+    ["Owner", escapeControl(status.owner)],
+    ["Command", formatCommand(status.command, status.args)],
+    ["State", status.state],
+    ["Exit", formatExit(status)],
+    ["OOM killed", status.oomKilled ? "yes" : "no"],
+    ["Started", formatTime(status.startedAt)],
+    ["Ended", status.endedAt === null ? "-" : formatTime(status.endedAt)],
+    ["Limits", formatLimits(status.limits)],
+    ["Usage", formatUsage(status.usage)],
+  ];
+  if (status.error !== null) rows.push(["Error", escapeControl(status.error)]);
+  const width = Math.max(...rows.map(([key]) => key.length)) + 1;
+  return rows.map(([key, value]) => `${`${key}:`.padEnd(width)} ${value}\n`).join("");
+}
+
+/** `text` cut to `width` characters, the cut marked with `…`. */
+function truncate(text: string, width: number): string {
+  const chars = [...text];
+  return chars.length <= width ? text : chars.slice(0, Math.max(0, width - 1)).join("") + "…";
+}
+
+/**
+ * A table of jobs with the columns ID, OWNER, STATE, EXIT, STARTED,
+ * COMMAND; commands longer than `commandWidth` (default 40) characters are
+ * shortened. No jobs: the header alone, so scripts and eyes see the same
+ * shape.
+ */
+export function formatList(
+  statuses: readonly JobStatus[],
+  options: { commandWidth?: number } = {},
+): string {
+  const commandWidth = options.commandWidth ?? 40;
+  const header = ["ID", "OWNER", "STATE", "EXIT", "STARTED", "COMMAND"];
+  const rows = statuses.map((s) => [
+    escapeControl(s.id),
+    escapeControl(s.owner),
+    s.state,
+    formatExit(s),
+    formatTime(s.startedAt),
+    truncate(formatCommand(s.command, s.args), commandWidth),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => [...r[i]!].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) =>
+        i === cells.length - 1 ? cell : cell + " ".repeat(widths[i]! - [...cell].length)
+      )
+      .join("  ") + "\n";
+  return [header, ...rows].map(line).join("");
+}
