@@ -20,7 +20,11 @@ export interface Caller {
 export interface AuthContextSource {
   getAuthContext(): {
     transportSecurityType?: string;
-    sslPeerCertificate?: { subject?: Record<string, string | string[] | undefined> };
+    sslPeerCertificate?: {
+      subject?: Record<string, string | string[] | undefined>;
+      /** True for a CA certificate. */
+      ca?: boolean;
+    };
   };
 }
 
@@ -34,7 +38,8 @@ export interface AuthPolicy {
 
 /**
  * The caller of a call. Throws UNAUTHENTICATED when the connection carries
- * no verified client certificate with a CN, PERMISSION_DENIED when the
+ * no verified client certificate with a CN (or the certificate is a CA's),
+ * PERMISSION_DENIED when the
  * policy has an allow-list without this CN.
  */
 export function callerOf(call: AuthContextSource, policy: AuthPolicy): Caller {
@@ -43,6 +48,14 @@ export function callerOf(call: AuthContextSource, policy: AuthPolicy): Caller {
   const user = Array.isArray(cn) ? cn[0] : cn;
   if (context.transportSecurityType !== "ssl" || typeof user !== "string" || user === "") {
     throw new RequestError(status.UNAUTHENTICATED, "a client certificate with a CN is required");
+  }
+  // TLS verification accepts the CA's own self-signed certificate as a
+  // client; a CA is no user, so it is refused here.
+  if (context.sslPeerCertificate?.ca === true) {
+    throw new RequestError(
+      status.UNAUTHENTICATED,
+      "a CA certificate cannot be used as a client certificate",
+    );
   }
   const admin = policy.admins.has(user);
   if (policy.allowedUsers && !admin && !policy.allowedUsers.has(user)) {

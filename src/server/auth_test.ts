@@ -22,13 +22,14 @@ Deno.test("the caller is the verified certificate's CN; admins are named by CN",
   assertEquals(admin, { user: "admin", admin: true });
 });
 
-Deno.test("no TLS, no certificate or no CN is UNAUTHENTICATED", () => {
+Deno.test("no TLS, no certificate, no CN or a CA certificate is UNAUTHENTICATED", () => {
   const contexts = [
     {},
     { transportSecurityType: "ssl" },
     { transportSecurityType: "ssl", sslPeerCertificate: { subject: {} } },
     { transportSecurityType: "ssl", sslPeerCertificate: { subject: { CN: "" } } },
     { transportSecurityType: "insecure", sslPeerCertificate: { subject: { CN: "alice" } } },
+    { transportSecurityType: "ssl", sslPeerCertificate: { subject: { CN: "ca" }, ca: true } },
   ];
   for (const context of contexts) {
     const err = assertThrows(() => callerOf(call(context), policy), RequestError);
