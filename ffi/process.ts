@@ -130,6 +130,8 @@ export function waitChild(pid = -1, options: { block?: boolean } = {}): Reaped |
 export interface SpawnOptions {
   /** Arguments after the command (argv[1..]). */
   args?: readonly string[];
+  /** argv[0] as the program sees it; default the command itself. */
+  argv0?: string;
   /** The complete environment, as `NAME=value` pairs. */
   env?: Readonly<Record<string, string>>;
   /** Working directory of the new process. */
@@ -209,7 +211,7 @@ export function spawn(command: string, options: SpawnOptions = {}): number {
       (options.newSession ? POSIX_SPAWN_SETSID : 0);
     checkReturned(lib.posix_spawnattr_setflags(attr, flags), "posix_spawnattr_setflags");
 
-    const argv = cstrArray([command, ...(options.args ?? [])]);
+    const argv = cstrArray([options.argv0 ?? command, ...(options.args ?? [])]);
     const envp = cstrArray(Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`));
     const pidBuf = new Int32Array(1);
     const file = cstr(command);

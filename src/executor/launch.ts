@@ -34,6 +34,16 @@ export function defaultExecutorCommand(): string[] {
   ];
 }
 
+/** The executor's environment: what Deno needs to find its cache, nothing else. */
+function executorEnv(): Record<string, string> {
+  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", PATH: "/usr/bin:/bin" };
+  for (const name of ["DENO_DIR", "HOME", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
 /** Options of {@link launchExecutor}. */
 export interface LaunchOptions {
   /** The executor's command line; default {@link defaultExecutorCommand}. */
@@ -97,7 +107,9 @@ export function launchExecutor(
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      env: { DENO_NO_UPDATE_CHECK: "1" },
+      // The server's environment is not the job's business; Deno needs only its cache dir.
+      clearEnv: true,
+      env: executorEnv(),
     }).spawn()
   );
 

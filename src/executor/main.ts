@@ -11,6 +11,7 @@
 import { kill, SIGNALS, spawn, SyscallError, waitChild } from "../../ffi/mod.ts";
 import type { ExitStatus } from "../../ffi/mod.ts";
 import { isolate } from "./_isolate.ts";
+import { resolveCommand } from "./_resolve.ts";
 import { spawnInCgroup } from "./_cgroup_hop.ts";
 import {
   type ExecutorConfig,
@@ -106,8 +107,24 @@ export async function main(): Promise<never> {
     Deno.exit(1);
   }
 
+  const program = resolveCommand(config.command, {
+    searchPath: config.env.PATH,
+    cwd: config.cwd,
+  });
+  if (program === "not-found" || program === "not-executable") {
+    report({
+      type: "start-failed",
+      reason: program,
+      message: `${config.command}: ${
+        program === "not-found" ? "not found" : "not executable"
+      } in PATH`,
+    });
+    Deno.exit(1);
+  }
+
   let mainPid = 0;
   let mainStatus: ExitStatus | null = null;
+  let termBeforeExit = false;
   const ended = Promise.withResolvers<void>();
   const onChild = () => {
     for (let r = waitChild(); r !== null; r = waitChild()) {
@@ -119,6 +136,7 @@ export async function main(): Promise<never> {
     }
   };
   const onTerm = () => {
+    if (mainStatus === null) termBeforeExit = true;
     kill(-1, SIGNALS.SIGTERM!);
   };
   Deno.addSignalListener("SIGCHLD", onChild);
@@ -126,7 +144,8 @@ export async function main(): Promise<never> {
 
   try {
     mainPid = spawnInCgroup(config.cgroup, () =>
-      spawn(config.command, {
+      spawn(program, {
+        argv0: config.command,
         args: config.args,
         env: config.env,
         cwd: config.cwd,
@@ -159,6 +178,7 @@ export async function main(): Promise<never> {
     type: "exited",
     exitCode: status?.exitCode ?? null,
     signal: status?.signal ?? null,
+    terminated: termBeforeExit,
   });
   Deno.exit(0);
 }

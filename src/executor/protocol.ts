@@ -97,6 +97,12 @@ export type ExecutorReport =
     exitCode: number | null;
     /** Name of the signal that ended the main process, e.g. `SIGKILL`. */
     signal: string | null;
+    /**
+     * True when the executor received SIGTERM (a stop) before the main
+     * process ended, so the server can tell "stopped" from "exited by
+     * itself" even when a stop races the job's own exit.
+     */
+    terminated: boolean;
   };
 
 function isStringArray(v: unknown): v is string[] {
@@ -160,11 +166,13 @@ export function parseReport(line: string): ExecutorReport {
     case "exited": {
       const code = r.exitCode;
       const signal = r.signal;
+      const terminated = r.terminated;
+      if (typeof terminated !== "boolean") break;
       if (typeof code === "number" && signal === null) {
-        return { type: "exited", exitCode: code, signal: null };
+        return { type: "exited", exitCode: code, signal: null, terminated };
       }
       if (code === null && typeof signal === "string") {
-        return { type: "exited", exitCode: null, signal };
+        return { type: "exited", exitCode: null, signal, terminated };
       }
       break;
     }

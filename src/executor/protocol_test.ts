@@ -36,14 +36,18 @@ Deno.test("every report survives the JSON round trip", () => {
   const reports: ExecutorReport[] = [
     { type: "started", pid: 8 },
     { type: "start-failed", reason: "not-found", message: "posix_spawnp(x) failed: ENOENT" },
-    { type: "exited", exitCode: 3, signal: null },
-    { type: "exited", exitCode: null, signal: "SIGKILL" },
+    { type: "exited", exitCode: 3, signal: null, terminated: false },
+    { type: "exited", exitCode: null, signal: "SIGKILL", terminated: true },
   ];
   for (const r of reports) assertEquals(parseReport(JSON.stringify(r)), r);
 });
 
 Deno.test("a malformed report is refused", () => {
-  assertThrows(() => parseReport('{"type":"exited","exitCode":1,"signal":"SIGTERM"}'), TypeError);
+  assertThrows(
+    () => parseReport('{"type":"exited","exitCode":1,"signal":"SIGTERM","terminated":false}'),
+    TypeError,
+  );
+  assertThrows(() => parseReport('{"type":"exited","exitCode":1,"signal":null}'), TypeError);
   assertThrows(() => parseReport('{"type":"started"}'), TypeError);
   assertThrows(() => parseReport('{"type":"nope"}'), TypeError);
 });

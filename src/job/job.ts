@@ -235,7 +235,10 @@ export class Job {
       // Without the executor, nothing guarantees the job's processes died.
       await cgroup.kill().catch(() => {});
     }
-    this.#finalStats = await cgroup.stats().catch(() => null);
+    const stats = await cgroup.stats().catch(() => null);
+    // No process is left; what the cgroup still counts is page cache (e.g. of
+    // the output file), which is no longer the job's.
+    this.#finalStats = stats && { ...stats, memoryCurrentBytes: 0, pidsCurrent: 0 };
     let cleanupError: string | null = null;
     await cgroup.destroy().catch((err: unknown) => {
       cleanupError = `cannot remove the job's cgroup: ${(err as Error).message}`;
@@ -245,7 +248,8 @@ export class Job {
     if (exitReport !== null) {
       this.#exitCode = exitReport.exitCode;
       this.#signal = exitReport.signal;
-      this.#state = this.#stopRequested ? "stopped" : "exited";
+      // A stop that arrived after the main process had ended changed nothing.
+      this.#state = this.#stopRequested && exitReport.terminated ? "stopped" : "exited";
     } else if (this.#stopRequested && executorStatus.signal === "SIGKILL") {
       // Killed after the grace period: SIGKILL took the whole namespace.
       this.#signal = "SIGKILL";
