@@ -32,7 +32,8 @@ export interface JobManagerOptions {
   cgroupParent?: string;
   /**
    * Block devices IO limits apply to (`/dev/vda`, `254:0`); partitions map
-   * to their disk. Default: the disk behind `/`.
+   * to their disk. Default: the disks behind `/` and behind the job's
+   * working directory.
    */
   ioDevices?: readonly string[];
   /** The executor's command line (see src/executor/launch.ts). */
@@ -47,10 +48,14 @@ export interface StartOptions {
   owner?: string;
 }
 
-async function resolveDevices(names: readonly string[] | undefined): Promise<DeviceNumber[]> {
-  const found = names === undefined
-    ? [await wholeDiskOf("/")]
-    : await Promise.all(names.map((name) => deviceNumberOf(name)));
+async function resolveDevices(names: readonly string[]): Promise<DeviceNumber[]> {
+  const found = await Promise.all(names.map((name) => deviceNumberOf(name)));
+  return [...new Set(found.filter((d): d is DeviceNumber => d !== null))];
+}
+
+/** The whole disks behind `/` and `cwd` (the filesystems a job most likely uses). */
+async function disksBehind(cwd: string): Promise<DeviceNumber[]> {
+  const found = await Promise.all([wholeDiskOf("/"), wholeDiskOf(cwd)]);
   return [...new Set(found.filter((d): d is DeviceNumber => d !== null))];
 }
 
@@ -95,14 +100,19 @@ export class JobManager {
   readonly #jobs = new Map<string, Job>();
   readonly #starting = new Set<Promise<unknown>>();
   readonly #driver: CgroupDriver;
-  readonly #devices: DeviceNumber[];
+  /** Named IO devices, or null to use the disks behind each job's filesystems. */
+  readonly #devices: DeviceNumber[] | null;
   readonly #dataDir: string;
   readonly #executorCommand: readonly string[] | undefined;
   #closed = false;
 
   private constructor(
     driver: CgroupDriver,
-    options: { devices: DeviceNumber[]; dataDir: string; executorCommand?: readonly string[] },
+    options: {
+      devices: DeviceNumber[] | null;
+      dataDir: string;
+      executorCommand?: readonly string[];
+    },
   ) {
     this.#driver = driver;
     this.#devices = options.devices;
@@ -112,7 +122,9 @@ export class JobManager {
 
   /** Detects the cgroup mode, prepares the parent cgroup and the data directory. */
   static async create(options: JobManagerOptions): Promise<JobManager> {
-    const devices = await resolveDevices(options.ioDevices);
+    const devices = options.ioDevices === undefined
+      ? null
+      : await resolveDevices(options.ioDevices);
     await Deno.mkdir(join(options.dataDir, "jobs"), { recursive: true, mode: 0o700 });
     const driver = options.cgroupDriver ??
       await detectCgroupDriver(
@@ -149,15 +161,18 @@ export class JobManager {
     }
     const resolved = resolveSpec(spec);
     const limits = resolved.limits;
-    if ((limits.ioReadBps !== null || limits.ioWriteBps !== null) && this.#devices.length === 0) {
-      throw new JobPreconditionError(
-        "Cannot start job: IO limits need a block device, and none was found behind /",
-      );
-    }
     const cwdInfo = await Deno.stat(resolved.cwd).catch(() => null);
     if (!cwdInfo?.isDirectory) {
       throw new JobSpecError(
         `Cannot start job: working directory ${JSON.stringify(resolved.cwd)} does not exist`,
+      );
+    }
+    const wantsIoLimits = limits.ioReadBps !== null || limits.ioWriteBps !== null;
+    const devices = wantsIoLimits ? this.#devices ?? await disksBehind(resolved.cwd) : [];
+    if (wantsIoLimits && devices.length === 0) {
+      throw new JobPreconditionError(
+        "Cannot start job: IO limits need a block device, and none was found behind / or " +
+          JSON.stringify(resolved.cwd),
       );
     }
 
@@ -175,11 +190,11 @@ export class JobManager {
         cpu: limits.cpu,
         ioReadBps: limits.ioReadBps,
         ioWriteBps: limits.ioWriteBps,
-      }, this.#devices);
+      }, devices);
       const afterSpawn = cgroup.limitWrites({
         memoryBytes: limits.memoryBytes,
         pids: limits.pids,
-      }, this.#devices);
+      }, devices);
 
       const startedAt = new Date();
       const executor: ExecutorProcess = launchExecutor({
