@@ -201,7 +201,7 @@ export class Job {
         this.#killTimer = setTimeout(() => this.#forceKill(), graceMs);
       }
     }
-    return this.wait();
+    return await this.wait();
   }
 
   /**
