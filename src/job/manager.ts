@@ -162,9 +162,10 @@ export class JobManager {
     const resolved = resolveSpec(spec);
     const limits = resolved.limits;
     const cwdInfo = await Deno.stat(resolved.cwd).catch(() => null);
-    if (!cwdInfo?.isDirectory) {
+    if (cwdInfo === null || !cwdInfo.isDirectory) {
+      const problem = cwdInfo === null ? "does not exist" : "is not a directory";
       throw new JobSpecError(
-        `Cannot start job: working directory ${JSON.stringify(resolved.cwd)} does not exist`,
+        `Cannot start job: working directory ${JSON.stringify(resolved.cwd)} ${problem}`,
       );
     }
     const wantsIoLimits = limits.ioReadBps !== null || limits.ioWriteBps !== null;

@@ -31,6 +31,7 @@ export {
   DEFAULT_LIMITS,
   type JobSpec,
   type LimitsInput,
+  MAX_PIDS,
   MIN_CPU,
   MIN_IO_BPS,
   MIN_MEMORY_BYTES,

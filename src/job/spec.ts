@@ -67,6 +67,8 @@ export const MIN_CPU = 0.01;
 export const MIN_MEMORY_BYTES = 4 * 1024 * 1024;
 /** The smallest IO limit, bytes per second. */
 export const MIN_IO_BPS = 1024;
+/** The largest process limit: the kernel's PID_MAX_LIMIT; pids.max refuses more. */
+export const MAX_PIDS = 4_194_304;
 
 /** The environment every job starts from. */
 export const DEFAULT_ENV: Readonly<Record<string, string>> = {
@@ -88,13 +90,15 @@ function checkString(value: unknown, what: string): string {
 function checkLimit(
   value: unknown,
   what: string,
-  options: { min: number; integer: boolean; unit?: string },
+  options: { min: number; max?: number; integer: boolean; unit?: string },
 ): number {
   if (typeof value !== "number" || !Number.isFinite(value)) fail(`${what} must be a number`);
-  if (options.integer && !Number.isSafeInteger(value)) fail(`${what} must be a whole number`);
   if (value < options.min) {
     fail(`${what} must be at least ${options.min}${options.unit ?? ""}, got ${value}`);
   }
+  const max = options.max ?? (options.integer ? Number.MAX_SAFE_INTEGER : Infinity);
+  if (value > max) fail(`${what} must be at most ${max}${options.unit ?? ""}, got ${value}`);
+  if (options.integer && !Number.isInteger(value)) fail(`${what} must be a whole number`);
   return value;
 }
 
@@ -131,7 +135,11 @@ function resolveLimits(input: LimitsInput | undefined, hostCpus: number): Resour
     });
   }
   if (input?.pids !== undefined) {
-    limits.pids = checkLimit(input.pids, "process limit", { min: 1, integer: true });
+    limits.pids = checkLimit(input.pids, "process limit", {
+      min: 1,
+      max: MAX_PIDS,
+      integer: true,
+    });
   }
   return limits;
 }

@@ -1,0 +1,664 @@
+/**
+ * Shared fixture of the server's end-to-end tests: development certificates
+ * in a temporary directory, a JobManager on a temporary data directory with a
+ * unique cgroup parent, and the real gRPC server (in this process) on
+ * 127.0.0.1 with an ephemeral port. Helpers make API clients for a user and
+ * run the real CLI as a subprocess.
+ *
+ * {@linkcode withServer} ALWAYS tears everything down, also when the test
+ * body fails or times out: CLI subprocesses still running are killed,
+ * clients closed, the server closed, the manager closed with `graceMs: 0`
+ * (which stops every job), temp dirs removed; then it checks that no cgroup
+ * of the test's parent is left.
+ *
+ * Every test here needs root (namespaces and cgroups): register them with
+ * {@linkcode rootTest}, which ignores them when not root and says why.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { JobWorkerClient } from "../../src/api/client.ts";
+import { jobWorkerClientClass } from "../../src/api/proto.ts";
+import {
+  certPathsFor,
+  makeCertificates,
+  serverCertPaths,
+  type TlsPaths,
+} from "../../src/certs/mod.ts";
+import { JobManager } from "../../src/job/mod.ts";
+import { type RunningServer, startServer } from "../../src/server/server.ts";
+import { clientConnection } from "../../src/server/tls.ts";
+
+export const decoder = new TextDecoder();
+export const encoder = new TextEncoder();
+
+/** Absolute paths of the programs under test. */
+export const CLI_MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+export const SERVER_MAIN = fileURLToPath(new URL("../../src/server/main.ts", import.meta.url));
+
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The reason printed for every skipped test. */
+export const ROOT_REASON = "needs root (PID/mount/net namespaces and cgroups)";
+
+/**
+ * Registers a test that needs root; when not root it is ignored and the
+ * reason is printed (a skipped test must never look like a pass).
+ */
+export function rootTest(name: string, fn: () => Promise<void>): void {
+  if (Deno.uid() !== 0) console.log(`SKIPPED "${name}": ${ROOT_REASON}; run the suite as root`);
+  Deno.test({ name, ignore: Deno.uid() !== 0, fn });
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** What a CLI run produced. */
+export interface CliResult {
+  code: number;
+  stdout: Uint8Array;
+  /** stdout decoded as UTF-8. */
+  out: string;
+  stderr: string;
+}
+
+/** A CLI subprocess that is still running. */
+export interface CliProcess {
+  readonly pid: number;
+  /** Resolves when the process has exited. */
+  readonly result: Promise<CliResult>;
+  kill(signal?: Deno.Signal): void;
+}
+
+/** What a test body gets from {@linkcode withServer}. */
+export interface ServerContext {
+  /** The temporary root directory of this test (removed afterwards). */
+  root: string;
+  /** Certificates: ca.pem, server.pem, alice.pem, bob.pem, admin.pem and keys. */
+  certsDir: string;
+  /** The manager's data directory. */
+  dataDir: string;
+  /** The unique cgroup parent, relative to this process's own cgroups. */
+  cgroupParent: string;
+  /** The parent cgroup directories, one per hierarchy (computed independently of src/). */
+  parentDirs: string[];
+  manager: JobManager;
+  server: RunningServer;
+  port: number;
+  /** `127.0.0.1:<port>`. */
+  addr: string;
+  /** The TLS files of `user` (CA, `<user>.pem`, `<user>-key.pem`). */
+  tlsFor(user: string): TlsPaths;
+  /** A new API client presenting `user`'s certificate (closed at teardown). */
+  client(user: string): Promise<JobWorkerClient>;
+  /** A new API client with explicit files and/or address (closed at teardown). */
+  clientWith(files: TlsPaths, addr?: string): Promise<JobWorkerClient>;
+  /** Runs the CLI as `user` (by --ca/--cert/--key) and waits for it to exit. */
+  cli(user: string, args: string[], options?: CliOptions): Promise<CliResult>;
+  /** Starts the CLI as `user` without waiting (killed at teardown if still running). */
+  spawnCli(user: string, args: string[], options?: CliOptions): CliProcess;
+  /** Registers a cleanup step run at teardown (after clients close, before the server), last first. */
+  defer(step: () => unknown): void;
+}
+
+/** Options of a CLI run. */
+export interface CliOptions {
+  /** Use `--user NAME --certs-dir DIR` instead of `--ca/--cert/--key`. */
+  byUser?: boolean;
+  /** Killed (and the run fails) after this long; default 30 s. */
+  timeoutMs?: number;
+}
+
+/** Options of {@linkcode withServer}. */
+export interface WithServerOptions {
+  /** The body fails (and everything is torn down) after this long. Default 60 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `fn` against a fresh server (see the module doc). Teardown always
+ * runs; the first error (body or teardown) is rethrown.
+ */
+export async function withServer(
+  fn: (ctx: ServerContext) => Promise<void>,
+  options: WithServerOptions = {},
+): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "jobworker-test-server-" });
+  const cgroupParent = `jobworker-test-${crypto.randomUUID().slice(0, 8)}`;
+  const parentDirs = (await ownCgroupDirs()).map((dir) => join(dir, cgroupParent));
+  const certsDir = join(root, "certs");
+  const dataDir = join(root, "data");
+  const clients: JobWorkerClient[] = [];
+  const processes = new Set<CliProcess>();
+  const deferred: Array<() => unknown> = [];
+  let manager: JobManager | undefined;
+  let server: RunningServer | undefined;
+  const errors: unknown[] = [];
+  try {
+    // Says which cgroup parent belongs to this directory, should a crash leave both behind.
+    await Deno.writeTextFile(join(root, "cgroup-parent"), `${cgroupParent}\n`);
+    await makeCertificates(certsDir, { clients: ["alice", "bob", "admin"] });
+    manager = await JobManager.create({ dataDir, cgroupParent });
+    server = await startServer({
+      address: "127.0.0.1:0",
+      tls: serverCertPaths(certsDir),
+      manager,
+      policy: { admins: new Set(["admin"]) },
+      log: (message) => console.log(`[server log] ${message}`),
+    });
+    const port = server.port;
+    const addr = `127.0.0.1:${port}`;
+    const tlsFor = (user: string) => certPathsFor(certsDir, user);
+    const clientWith = async (files: TlsPaths, address = addr) => {
+      const client = new JobWorkerClient(address, await clientConnection(files, address));
+      clients.push(client);
+      return client;
+    };
+    const spawnCli = (user: string, args: string[], cliOptions: CliOptions = {}) => {
+      const connection = cliOptions.byUser
+        ? ["--user", user, "--certs-dir", certsDir]
+        : ["--ca", tlsFor(user).ca, "--cert", tlsFor(user).cert, "--key", tlsFor(user).key];
+      const proc = spawnDeno([CLI_MAIN, "--addr", addr, ...connection, ...args], {
+        timeoutMs: cliOptions.timeoutMs ?? 30_000,
+        cwd: root,
+      });
+      processes.add(proc);
+      proc.result.finally(() => processes.delete(proc)).catch(() => {});
+      return proc;
+    };
+    const ctx: ServerContext = {
+      root,
+      certsDir,
+      dataDir,
+      cgroupParent,
+      parentDirs,
+      manager,
+      server,
+      port,
+      addr,
+      tlsFor,
+      client: (user) => clientWith(tlsFor(user)),
+      clientWith,
+      cli: (user, args, cliOptions) => spawnCli(user, args, cliOptions).result,
+      spawnCli,
+      defer: (step) => deferred.push(step),
+    };
+    await withTimeout(fn(ctx), options.timeoutMs ?? 60_000, "test body");
+  } catch (err) {
+    errors.push(err);
+  }
+  // Teardown runs whatever happened above; the first error wins.
+  const step = async (what: () => unknown) => {
+    try {
+      await what();
+    } catch (err) {
+      errors.push(err);
+    }
+  };
+  for (const proc of processes) {
+    await step(async () => {
+      proc.kill("SIGKILL");
+      await proc.result.catch(() => {});
+    });
+  }
+  // Clients close before any server: a grpc-js client whose server goes
+  // away under it (GOAWAY) can crash Deno's HTTP/2 (see the report), and
+  // this process is the test runner.
+  for (const client of clients) await step(() => client.close());
+  for (const fn of deferred.reverse()) await step(fn);
+  await step(() => server?.close({ timeoutMs: 1000 }));
+  await step(() => manager?.close({ graceMs: 0 }));
+  await step(() => Deno.remove(root, { recursive: true }));
+  const left = await existing(parentDirs);
+  if (left.length > 0) {
+    errors.push(new Error(`cgroups left behind after manager.close(): ${left.join(", ")}`));
+  }
+  for (const err of errors.slice(1)) console.log(`also failed during teardown: ${err}`);
+  if (errors.length > 0) throw errors[0];
+}
+
+/**
+ * Runs `deno run --allow-all <args>` as a subprocess with piped output. The
+ * process is killed with SIGKILL after `timeoutMs` (its result then rejects).
+ */
+export function spawnDeno(
+  args: string[],
+  options: { timeoutMs: number; cwd?: string; env?: Record<string, string> },
+): CliProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--quiet", ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    env: { NO_COLOR: "1", ...(options.env ?? {}) },
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, options.timeoutMs);
+  const result = child.output().then((output) => {
+    clearTimeout(timer);
+    const res = {
+      code: output.code,
+      stdout: output.stdout,
+      out: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+    if (timedOut) {
+      throw new Error(
+        `deno ${args.join(" ")} did not exit within ${options.timeoutMs} ms; ` +
+          `stdout ${JSON.stringify(res.out)}, stderr ${JSON.stringify(res.stderr)}`,
+      );
+    }
+    return res;
+  }, (err) => {
+    clearTimeout(timer);
+    throw err;
+  });
+  return {
+    pid: child.pid,
+    result,
+    kill(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+}
+
+/** Rejects with a clear message if `promise` has not settled after `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `check` every `stepMs` until it returns true; fails after `timeoutMs`. */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5_000,
+  stepMs = 20,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await sleep(stepMs);
+  }
+}
+
+/** Concatenates byte arrays. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
+}
+
+/** Every chunk of a job's output from `offset` over the API (follows until the job ends). */
+export async function streamChunks(
+  client: JobWorkerClient,
+  id: string,
+  options: { offset?: number; signal?: AbortSignal } = {},
+): Promise<Array<{ offset: number; data: Uint8Array }>> {
+  const chunks: Array<{ offset: number; data: Uint8Array }> = [];
+  for await (const chunk of client.streamOutput(id, options)) chunks.push(chunk);
+  return chunks;
+}
+
+/** The whole output from `offset` over the API (follows until the job ends). */
+export async function streamAll(
+  client: JobWorkerClient,
+  id: string,
+  offset = 0,
+): Promise<Uint8Array> {
+  return concat((await streamChunks(client, id, { offset })).map((c) => c.data));
+}
+
+/** Polls the job's status until it is no longer running. */
+export async function waitEnded(client: JobWorkerClient, id: string, timeoutMs = 10_000) {
+  await waitUntil(
+    async () => (await client.status(id)).state !== "running",
+    `job ${id} ends`,
+    timeoutMs,
+    30,
+  );
+  return await client.status(id);
+}
+
+/**
+ * A raw grpc-js client of the JobWorker service with any credentials (for
+ * connections the project's own client would not make). Closed by the caller.
+ */
+export function rawClient(
+  addr: string,
+  credentials: grpc.ChannelCredentials,
+  options: grpc.ChannelOptions = {},
+): grpc.Client {
+  const Client = jobWorkerClientClass();
+  return new Client(addr, credentials, options);
+}
+
+/** Calls List on a raw client; resolves with the error (or null on success). */
+export function rawList(
+  client: grpc.Client,
+  deadlineMs = 5000,
+): Promise<grpc.ServiceError | null> {
+  return new Promise((resolve) => {
+    (client as unknown as {
+      List: (
+        req: unknown,
+        opts: grpc.CallOptions,
+        cb: (err: grpc.ServiceError | null) => void,
+      ) => void;
+    }).List({}, { deadline: Date.now() + deadlineMs }, (err) => resolve(err));
+  });
+}
+
+/** Reads a file as a Node Buffer (what grpc-js wants). */
+export async function readBuffer(path: string): Promise<Buffer> {
+  return Buffer.from(await Deno.readFile(path));
+}
+
+/** This process's open file descriptors that point into `dir`. */
+export async function fdsInto(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir("/proc/self/fd")) {
+    try {
+      const target = await Deno.readLink(`/proc/self/fd/${entry.name}`);
+      if (target.startsWith(dir + "/")) found.push(target);
+    } catch {
+      // Closed meanwhile (e.g. the fd of the directory listing itself).
+    }
+  }
+  return found;
+}
+
+/** Entries of a directory (empty when it does not exist). */
+export async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  return names.sort();
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** Which of `paths` still exist. */
+export async function existing(paths: readonly string[]): Promise<string[]> {
+  const left: string[] = [];
+  for (const p of paths) if (await exists(p)) left.push(p);
+  return left;
+}
+
+/** Every directory below /sys/fs/cgroup whose name is `name` (like `find -name`). */
+export async function findCgroupDirs(name: string): Promise<string[]> {
+  const out = await new Deno.Command("find", {
+    args: ["/sys/fs/cgroup", "-type", "d", "-name", name],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return decoder.decode(out.stdout).split("\n").filter((l) => l !== "");
+}
+
+/**
+ * This process's own cgroup directory in every mounted hierarchy (v1 and
+ * v2), from /proc/self/cgroup and /proc/self/mountinfo.
+ */
+export async function ownCgroupDirs(): Promise<string[]> {
+  const mounts: Array<{ root: string; mountPoint: string; fsType: string; options: string[] }> = [];
+  for (const line of (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const head = line.slice(0, sep).split(" ");
+    const tail = line.slice(sep + 3).split(" ");
+    mounts.push({
+      root: head[3] ?? "",
+      mountPoint: head[4] ?? "",
+      fsType: tail[0] ?? "",
+      options: (tail[2] ?? "").split(","),
+    });
+  }
+  const dirs: string[] = [];
+  for (const line of (await Deno.readTextFile("/proc/self/cgroup")).split("\n")) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (m === null) continue;
+    const controllers = m[1]!.split(",").filter((c) => c !== "");
+    const path = m[2]!;
+    const mount = controllers.length === 0
+      ? mounts.find((x) => x.fsType === "cgroup2")
+      : mounts.find((x) =>
+        x.fsType === "cgroup" && controllers.every((c) => x.options.includes(c))
+      );
+    if (mount === undefined) continue;
+    const rel = mount.root !== "/" && path.startsWith(mount.root)
+      ? path.slice(mount.root.length)
+      : path;
+    dirs.push(join(mount.mountPoint, rel));
+  }
+  return dirs;
+}
+
+/** Runs a host command; returns exit code, stdout and stderr. */
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: { stdin?: string; timeoutMs?: number } = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const child = new Deno.Command(command, {
+    args,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(encoder.encode(options.stdin));
+    await writer.close();
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Gone.
+    }
+  }, options.timeoutMs ?? 15_000);
+  try {
+    const result = await child.output();
+    return {
+      code: result.code,
+      out: decoder.decode(result.stdout),
+      err: decoder.decode(result.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+export function freePort(hostname = "127.0.0.1"): number {
+  const listener = Deno.listen({ hostname, port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** A subprocess whose output is read as it comes (for servers and followers). */
+export class WatchedProcess {
+  readonly #child: Deno.ChildProcess;
+  readonly #stdout: Uint8Array[] = [];
+  readonly #stderr: Uint8Array[] = [];
+  readonly #pumps: Promise<void>[];
+  #changed = Promise.withResolvers<void>();
+  /** Resolves with the exit status (and after all output was read). */
+  readonly status: Promise<Deno.CommandStatus>;
+
+  /** Starts `deno run --allow-all <args>` in `cwd`. */
+  constructor(args: string[], options: { cwd?: string } = {}) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--quiet", ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+    }).spawn();
+    this.#pumps = [
+      this.#pump(this.#child.stdout, this.#stdout),
+      this.#pump(this.#child.stderr, this.#stderr),
+    ];
+    this.status = Promise.all([this.#child.status, ...this.#pumps]).then(([status]) => status);
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, into: Uint8Array[]): Promise<void> {
+    for await (const chunk of stream) {
+      into.push(chunk);
+      this.#changed.resolve();
+      this.#changed = Promise.withResolvers<void>();
+    }
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Everything written to stdout so far. */
+  get stdoutBytes(): Uint8Array {
+    return concat(this.#stdout);
+  }
+
+  get stdout(): string {
+    return decoder.decode(this.stdoutBytes);
+  }
+
+  get stderr(): string {
+    return decoder.decode(concat(this.#stderr));
+  }
+
+  /** Waits until stdout contains `needle`; fails if the process exits first or after `timeoutMs`. */
+  async waitForStdout(needle: string, timeoutMs = 15_000): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    let exited = false;
+    this.status.then(() => (exited = true), () => (exited = true));
+    while (!this.stdout.includes(needle)) {
+      if (exited) {
+        throw new Error(
+          `exited without printing ${JSON.stringify(needle)}; stdout ${
+            JSON.stringify(this.stdout)
+          }, stderr ${JSON.stringify(this.stderr)}`,
+        );
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Error(
+          `no ${JSON.stringify(needle)} on stdout after ${timeoutMs} ms; stdout ${
+            JSON.stringify(this.stdout)
+          }, stderr ${JSON.stringify(this.stderr)}`,
+        );
+      }
+      await Promise.race([
+        this.#changed.promise,
+        this.status.catch(() => {}),
+        sleep(Math.min(left, 100)),
+      ]);
+    }
+    return this.stdout;
+  }
+
+  /** Sends a signal (ignored when the process has exited). */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Kills it with SIGKILL if it still runs and waits for it; for teardown. */
+  async stop(): Promise<void> {
+    this.kill("SIGKILL");
+    await this.status.catch(() => {});
+  }
+}
+
+/** PIDs of the direct children of `pid` (from /proc/<n>/stat). */
+export async function childrenOf(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) found.push(Number(entry.name));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+/**
+ * Teardown after a server subprocess that may not have shut down cleanly:
+ * SIGKILLs every process still in a job cgroup below `parentDirs` and removes
+ * those cgroups and the parents. Returns what had been left behind.
+ */
+export async function removeCgroupTree(parentDirs: readonly string[]): Promise<string[]> {
+  const left: string[] = [];
+  for (const parent of parentDirs) {
+    if (!(await exists(parent))) continue;
+    left.push(parent);
+    for await (const entry of Deno.readDir(parent)) {
+      if (!entry.isDirectory) continue;
+      const dir = join(parent, entry.name);
+      left.push(dir);
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const procs = (await Deno.readTextFile(join(dir, "cgroup.procs"))).split("\n")
+          .filter((l) => l !== "").map(Number);
+        if (procs.length === 0) break;
+        for (const pid of procs) {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch {
+            // Gone.
+          }
+        }
+        await sleep(20);
+      }
+      await Deno.remove(dir).catch(() => {});
+    }
+    await Deno.remove(parent).catch(() => {});
+  }
+  return left;
+}
