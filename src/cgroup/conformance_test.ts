@@ -517,11 +517,14 @@ conformance("a process that exceeds the memory limit is OOM-killed and counted",
   try {
     await cg.setLimits({ memoryBytes: 16 * MiB }, []);
     // Resolve the interpreter first: a pyenv-style shim would itself run in the tiny cgroup.
-    const python = (await new Deno.Command("python3", {
-      args: ["-c", "import sys; print(sys.executable)"],
-      stdout: "piped",
-      stderr: "null",
-    }).output().then((o) => new TextDecoder().decode(o.stdout).trim()).catch(() => "")) || null;
+    // Without python3 (a busybox-only VM) spawning throws synchronously; the shell hog is used.
+    const python = (await Promise.resolve().then(() =>
+      new Deno.Command("python3", {
+        args: ["-c", "import sys; print(sys.executable)"],
+        stdout: "piped",
+        stderr: "null",
+      }).output()
+    ).then((o) => new TextDecoder().decode(o.stdout).trim()).catch(() => "")) || null;
     const hog = python !== null
       ? `exec "${python}" -c 'b = b"x" * (200 * 1024 * 1024)'`
       : 'x=$(head -c 200000000 /dev/zero | tr "\\0" a)';

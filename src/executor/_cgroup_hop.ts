@@ -26,20 +26,24 @@ function moveSelf(procsFiles: readonly string[]): void {
  */
 export function spawnInCgroup<T>(cgroup: ExecutorConfig["cgroup"], spawn: () => T): T {
   moveSelf(cgroup.join);
-  let result: T;
   try {
-    result = spawn();
+    const result = spawn();
+    // Written at once, before going home: the main process runs already,
+    // and moving a threaded process between cgroups can take long (on v2
+    // under emulation a fork bomb reached pids.current 28 with pids.max 20
+    // while the executor moved home first). The executor only writes files
+    // until it is home, so these limits cannot hurt it.
+    for (const write of cgroup.afterSpawn) {
+      try {
+        Deno.writeTextFileSync(write.path, write.value);
+      } catch (err) {
+        throw new Error(
+          `Cannot write "${write.value}" to ${write.path}: ${(err as Error).message}`,
+        );
+      }
+    }
+    return result;
   } finally {
     moveSelf(cgroup.home);
   }
-  for (const write of cgroup.afterSpawn) {
-    try {
-      Deno.writeTextFileSync(write.path, write.value);
-    } catch (err) {
-      throw new Error(
-        `Cannot write "${write.value}" to ${write.path}: ${(err as Error).message}`,
-      );
-    }
-  }
-  return result;
 }

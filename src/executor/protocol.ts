@@ -12,10 +12,10 @@
  * 3. The executor isolates itself (new mount, network, UTS and IPC
  *    namespaces; `/` made private; a fresh /proc; hostname; `lo` up), joins
  *    the job's cgroup, spawns the job's main process (which therefore is in
- *    the cgroup from its first instruction), returns to its own cgroup (so
- *    its memory is never charged to the job) and applies the
- *    `cgroup.afterSpawn` writes (limits that would otherwise also constrain
- *    the executor during its brief stay: memory and pids).
+ *    the cgroup from its first instruction), applies the `cgroup.afterSpawn`
+ *    writes at once (limits that would otherwise also constrain the
+ *    executor's spawn: memory and pids) and returns to its own cgroup (so
+ *    its memory is never charged to the job).
  * 4. The executor writes {@link ExecutorReport} lines to stdout, as JSON:
  *    first exactly one of `started` or `start-failed`; after `started`,
  *    exactly one `exited` once the job has ended and every process of it is
@@ -65,7 +65,7 @@ export interface ExecutorConfig {
     join: string[];
     /** `cgroup.procs` files of the executor's own cgroup: returned to after spawning. */
     home: string[];
-    /** Control writes made right after returning home. */
+    /** Control writes made right after the spawn, before returning home. */
     afterSpawn: ControlWrite[];
   };
 }

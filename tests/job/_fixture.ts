@@ -29,13 +29,25 @@ export const DEFAULT_ENV_LINES: readonly string[] = Object.entries(DEFAULT_ENV).
 /** The reason printed for every skipped test. */
 export const ROOT_REASON = "needs root (PID/mount/net namespaces and cgroups)";
 
+/** Options of {@linkcode rootTest}. */
+export interface RootTestOptions {
+  /** Why this host cannot run the test (it is then ignored with the reason printed), or null. */
+  skip?: string | null;
+}
+
 /**
- * Registers a test that needs root; when not root it is ignored and the
- * reason is printed (a skipped test must never look like a pass).
+ * Registers a test that needs root; when not root, or when `options.skip`
+ * gives a reason, it is ignored and the reason is printed (a skipped test
+ * must never look like a pass).
  */
-export function rootTest(name: string, fn: () => Promise<void>): void {
-  if (Deno.uid() !== 0) console.log(`SKIPPED "${name}": ${ROOT_REASON}; run the suite as root`);
-  Deno.test({ name, ignore: Deno.uid() !== 0, fn });
+export function rootTest(
+  name: string,
+  fn: () => Promise<void>,
+  options: RootTestOptions = {},
+): void {
+  const reason = Deno.uid() !== 0 ? `${ROOT_REASON}; run the suite as root` : options.skip ?? null;
+  if (reason !== null) console.log(`SKIPPED "${name}": ${reason}`);
+  Deno.test({ name, ignore: reason !== null, fn });
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -235,11 +247,37 @@ export async function run(command: string, args: string[]): Promise<{ code: numb
   return { code: result.code, out: decoder.decode(result.stdout) };
 }
 
-/** PIDs of processes whose command line matches `pattern` (`pgrep -f`). */
+/** Whether `name` is an executable file in one of this process's PATH directories. */
+export async function hasCommand(name: string): Promise<boolean> {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir === "") continue;
+    try {
+      const info = await Deno.stat(join(dir, name));
+      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return true;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return false;
+}
+
+/**
+ * PIDs of processes whose command line matches `pattern`, like `pgrep -f`
+ * but read from /proc directly: the VM's busybox has no pgrep.
+ */
 export async function pgrep(pattern: string): Promise<number[]> {
-  const { code, out } = await run("pgrep", ["-f", pattern]);
-  if (code !== 0 && code !== 1) throw new Error(`pgrep -f ${pattern} failed with code ${code}`);
-  return out.split("\n").filter((l) => l.trim() !== "").map(Number);
+  const re = new RegExp(pattern);
+  const found: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
+    try {
+      const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
+      if (re.test(cmdline.replaceAll("\0", " ").trimEnd())) found.push(Number(entry.name));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found.sort((a, b) => a - b);
 }
 
 /** A unique marker for command lines, findable with `pgrep -f`. */

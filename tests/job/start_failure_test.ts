@@ -75,7 +75,7 @@ rootTest("invalid specs and unstartable commands: JobSpecError, nothing left", a
         { command: "true", cwd: "/nonexistent/jw-dir" },
         `working directory "/nonexistent/jw-dir" does not exist`,
       ],
-      ["a file as working directory", { command: "true", cwd: plain }, "does not exist"],
+      ["a file as working directory", { command: "true", cwd: plain }, "is not a directory"],
       ["relative working directory", { command: "true", cwd: "tmp" }, "is not absolute"],
     ];
     for (const [what, spec, message] of cases) {

@@ -212,7 +212,9 @@ rootTest("stop() racing a job that already exited by itself keeps state exited",
   // report (the event loop is blocked while we wait). The job ended by
   // itself, so it is "exited" (README: stopped = "it ended after stop()").
   await withManager(async ({ manager }) => {
-    const job = await manager.start(sh("sleep 0.2; exit 3"));
+    // 1 s: long enough that the executor is surely still there when looked
+    // for, also under software emulation (the VM), where starting is slow.
+    const job = await manager.start(sh("sleep 1; exit 3"));
     const [executor] = await childExecutors();
     assert(executor !== undefined);
     const deadline = performance.now() + 5_000;

@@ -300,12 +300,12 @@ rootTest(
   },
 );
 
-// Known upstream bug: denoland/deno#36788 (Deno 2.9.6's node:http2 aborts
-// in nghttp2's find_stream_on_goaway_func, or segfaults, while handling a
-// GOAWAY). Here it is the SERVER process that dies when a client closes its
-// connection, early in a server's life (the 2nd to 4th connection); it does
-// not happen every time (roughly one fresh server in 10-20 here), so many
-// fresh servers are tried. A failure of this test is that crash.
+// Guards the Deno pin (scripts/deno): Deno 2.9.6's node:http2 aborts in
+// nghttp2's find_stream_on_goaway_func, or segfaults, while handling a GOAWAY
+// (upstream: denoland/deno#36788). It is the SERVER process that dies when a
+// client closes its connection, early in a server's life (the 2nd to 4th
+// connection); not every time, so many fresh servers are tried. A failure of
+// this test is that crash.
 rootTest("server process: stays up while clients connect and disconnect", async () => {
   await withProcesses(async (ctx) => {
     const certsDir = join(ctx.root, "certs");
