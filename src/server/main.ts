@@ -7,6 +7,7 @@
  *   --cert FILE, --key FILE  the server's certificate and key (default certs/server{,-key}.pem)
  *   --data-dir DIR         where job output is kept (default ./data)
  *   --admin CN             a CN that sees and controls all jobs; repeatable (default: admin)
+ *   --allow-user CN        when given (repeatable), only these CNs and the admins may call
  *   --cgroup-parent PATH   job cgroups go below this, inside the server's own cgroup
  *                          (default jobworker)
  *   --shutdown-grace SECONDS  grace period for jobs when the server stops (default 10)
@@ -34,6 +35,8 @@ Options:
   --key FILE                server private key (default certs/server-key.pem)
   --data-dir DIR            job output directory (default ./data)
   --admin CN                a CN that sees all jobs; repeatable (default: admin)
+  --allow-user CN           only these CNs (and admins) may call; repeatable (default: any CN
+                            with a certificate from the CA)
   --cgroup-parent PATH      cgroup below the server's own for jobs (default jobworker)
   --shutdown-grace SECONDS  grace period for jobs at shutdown (default 10)
   -h, --help                this help
@@ -53,6 +56,7 @@ async function main(): Promise<number> {
       key: { type: "string" },
       "data-dir": { type: "string", default: "data" },
       admin: { type: "string", multiple: true },
+      "allow-user": { type: "string", multiple: true },
       "cgroup-parent": { type: "string", default: "jobworker" },
       "shutdown-grace": { type: "string", default: "10" },
       help: { type: "boolean", short: "h" },
@@ -89,9 +93,11 @@ async function main(): Promise<number> {
     cgroupParent: values["cgroup-parent"],
   });
   const admins = new Set(values.admin ?? ["admin"]);
+  const allowed = values["allow-user"];
+  const policy = allowed === undefined ? { admins } : { admins, allowedUsers: new Set(allowed) };
   let server;
   try {
-    server = await startServer({ address: values.addr, tls, manager, policy: { admins } });
+    server = await startServer({ address: values.addr, tls, manager, policy });
   } catch (err) {
     await manager.close({ graceMs: 0 });
     throw err;
