@@ -2,7 +2,8 @@
  * Shared fixtures of the job library's integration tests: a JobManager on a
  * temporary data directory with a unique cgroup parent that is always shut
  * down and removed, plus small helpers to look at what a job left on the
- * host (cgroups, processes, file descriptors).
+ * host (cgroups, processes, file descriptors). Helpers the server's tests
+ * use too live in tests/_support/host.ts; this module re-exports them.
  *
  * Every test here needs root (namespaces and cgroups): register them with
  * {@linkcode rootTest}, which skips them, saying why, when not run as root.
@@ -17,40 +18,37 @@ import {
   type JobManagerOptions,
   type JobSpec,
 } from "../../src/job/mod.ts";
+import {
+  childrenOf,
+  concat,
+  decoder,
+  endTeardown,
+  exists,
+  mountinfo,
+  newTestCgroupParent,
+  withTimeout,
+} from "../_support/host.ts";
 
-export const decoder = new TextDecoder();
-export const encoder = new TextEncoder();
+export {
+  decoder,
+  encoder,
+  existing,
+  exists,
+  fdsInto,
+  mountinfo,
+  ownCgroupDirs,
+  ROOT_REASON,
+  rootTest,
+  type RootTestOptions,
+  sleep,
+  waitUntil,
+  withTimeout,
+} from "../_support/host.ts";
 
 /** The default job environment as `env` prints it. */
 export const DEFAULT_ENV_LINES: readonly string[] = Object.entries(DEFAULT_ENV).map(
   ([name, value]) => `${name}=${value}`,
 );
-
-/** The reason printed for every skipped test. */
-export const ROOT_REASON = "needs root (PID/mount/net namespaces and cgroups)";
-
-/** Options of {@linkcode rootTest}. */
-export interface RootTestOptions {
-  /** Why this host cannot run the test (it is then ignored with the reason printed), or null. */
-  skip?: string | null;
-}
-
-/**
- * Registers a test that needs root; when not root, or when `options.skip`
- * gives a reason, it is ignored and the reason is printed (a skipped test
- * must never look like a pass).
- */
-export function rootTest(
-  name: string,
-  fn: () => Promise<void>,
-  options: RootTestOptions = {},
-): void {
-  const reason = Deno.uid() !== 0 ? `${ROOT_REASON}; run the suite as root` : options.skip ?? null;
-  if (reason !== null) console.log(`SKIPPED "${name}": ${reason}`);
-  Deno.test({ name, ignore: reason !== null, fn });
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What a test body gets from {@linkcode withManager}. */
 export interface TestContext {
@@ -86,8 +84,7 @@ export async function withManager(
   options: WithManagerOptions = {},
 ): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "jobworker-test-" });
-  const cgroupParent = `jobworker-test-${crypto.randomUUID().slice(0, 8)}`;
-  const parentDirs = (await ownCgroupDirs()).map((dir) => join(dir, cgroupParent));
+  const { cgroupParent, parentDirs } = await newTestCgroupParent();
   let manager: JobManager | undefined;
   const errors: unknown[] = [];
   try {
@@ -114,27 +111,7 @@ export async function withManager(
   } catch (err) {
     errors.push(err);
   }
-  const left = await existing(parentDirs);
-  if (left.length > 0) {
-    errors.push(new Error(`cgroups left behind after manager.close(): ${left.join(", ")}`));
-  }
-  for (const err of errors.slice(1)) console.log(`also failed during teardown: ${err}`);
-  if (errors.length > 0) throw errors[0];
-}
-
-/** Rejects with a clear message if `promise` has not settled after `ms`. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await endTeardown(errors, parentDirs);
 }
 
 async function removeTempDir(root: string): Promise<void> {
@@ -155,16 +132,6 @@ async function removeTempDir(root: string): Promise<void> {
   await Deno.remove(root, { recursive: true });
 }
 
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
-
 /** `sh -c script` as a spec, with optional extra fields. */
 export function sh(script: string, extra: Omit<JobSpec, "command" | "args"> = {}): JobSpec {
   return { command: "sh", args: ["-c", script], ...extra };
@@ -173,23 +140,13 @@ export function sh(script: string, extra: Omit<JobSpec, "command" | "args"> = {}
 /** Reads a job's whole output (following it until it ends). */
 export async function readAll(job: Job, offset = 0): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let length = 0;
   const reader = job.output({ offset });
   try {
-    for await (const { data } of reader) {
-      parts.push(data);
-      length += data.length;
-    }
+    for await (const { data } of reader) parts.push(data);
   } finally {
     reader.close();
   }
-  const all = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
+  return concat(parts);
 }
 
 /** A job's whole output as text. */
@@ -224,20 +181,6 @@ export async function waitForOutput(job: Job, needle: string, timeoutMs = 10_000
   throw new Error(
     `the job ended without printing ${JSON.stringify(needle)}; output: ${JSON.stringify(text)}`,
   );
-}
-
-/** Polls `check` every `stepMs` until it returns true; fails after `timeoutMs`. */
-export async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5_000,
-  stepMs = 10,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(stepMs);
-  }
 }
 
 /** Runs a host command; returns its exit code and stdout. */
@@ -291,89 +234,15 @@ export function marker(): string {
  */
 export async function childExecutors(): Promise<number[]> {
   const found: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
+  for (const pid of await childrenOf(Deno.pid)) {
     try {
-      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== Deno.pid) continue;
-      const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
-      if (cmdline.includes("executor/main.ts")) found.push(Number(entry.name));
+      const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+      if (cmdline.includes("executor/main.ts")) found.push(pid);
     } catch {
       // The process ended while we looked.
     }
   }
   return found;
-}
-
-/** This process's open file descriptors that point into `dir`. */
-export async function fdsInto(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for await (const entry of Deno.readDir("/proc/self/fd")) {
-    try {
-      const target = await Deno.readLink(`/proc/self/fd/${entry.name}`);
-      if (target.startsWith(dir + "/")) found.push(target);
-    } catch {
-      // Closed meanwhile (e.g. the fd of the directory listing itself).
-    }
-  }
-  return found;
-}
-
-interface MountLine {
-  root: string;
-  mountPoint: string;
-  dev: string;
-  fsType: string;
-  superOptions: string[];
-}
-
-export async function mountinfo(): Promise<MountLine[]> {
-  const text = await Deno.readTextFile("/proc/self/mountinfo");
-  const mounts: MountLine[] = [];
-  for (const line of text.split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const head = line.slice(0, sep).split(" ");
-    const tail = line.slice(sep + 3).split(" ");
-    mounts.push({
-      dev: head[2] ?? "",
-      root: head[3] ?? "",
-      mountPoint: (head[4] ?? "").replace(
-        /\\([0-7]{3})/g,
-        (_, o: string) => String.fromCharCode(parseInt(o, 8)),
-      ),
-      fsType: tail[0] ?? "",
-      superOptions: (tail[2] ?? "").split(","),
-    });
-  }
-  return mounts;
-}
-
-/**
- * This process's own cgroup directory in every mounted hierarchy (v1 and
- * v2), from /proc/self/cgroup and /proc/self/mountinfo.
- */
-export async function ownCgroupDirs(): Promise<string[]> {
-  const mounts = (await mountinfo()).filter((m) => m.fsType === "cgroup" || m.fsType === "cgroup2");
-  const dirs: string[] = [];
-  for (const line of (await Deno.readTextFile("/proc/self/cgroup")).split("\n")) {
-    const m = /^\d+:([^:]*):(.*)$/.exec(line);
-    if (m === null) continue;
-    const controllers = m[1]!.split(",").filter((c) => c !== "");
-    const path = m[2]!;
-    const mount = controllers.length === 0
-      ? mounts.find((x) => x.fsType === "cgroup2")
-      : mounts.find((x) =>
-        x.fsType === "cgroup" && controllers.every((c) => x.superOptions.includes(c))
-      );
-    if (mount === undefined) continue;
-    const rel = mount.root !== "/" && path.startsWith(mount.root)
-      ? path.slice(mount.root.length)
-      : path;
-    dirs.push(join(mount.mountPoint, rel));
-  }
-  return dirs;
 }
 
 /** Job cgroup directories (children) below the test's parent cgroups. */
@@ -411,13 +280,6 @@ export async function cgroupDirWith(job: Job, file: string): Promise<string> {
 /** A cgroup control file's content, trimmed. */
 export async function readControl(dir: string, file: string): Promise<string> {
   return (await Deno.readTextFile(join(dir, file))).trim();
-}
-
-/** Which of `paths` still exist. */
-export async function existing(paths: readonly string[]): Promise<string[]> {
-  const left: string[] = [];
-  for (const p of paths) if (await exists(p)) left.push(p);
-  return left;
 }
 
 /**

@@ -14,6 +14,9 @@
  * Every test here needs root (namespaces and cgroups): register them with
  * {@linkcode rootTest}, which ignores them when not root and says why.
  *
+ * Helpers the job library's tests use too live in tests/_support/host.ts;
+ * this module re-exports them.
+ *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
@@ -31,29 +34,38 @@ import {
 import { JobManager } from "../../src/job/mod.ts";
 import { type RunningServer, startServer } from "../../src/server/server.ts";
 import { clientConnection } from "../../src/server/tls.ts";
+import {
+  concat,
+  decoder,
+  encoder,
+  endTeardown,
+  exists,
+  newTestCgroupParent,
+  sleep,
+  waitUntil as hostWaitUntil,
+  withTimeout,
+} from "../_support/host.ts";
 
-export const decoder = new TextDecoder();
-export const encoder = new TextEncoder();
+export {
+  childrenOf,
+  concat,
+  decoder,
+  encoder,
+  existing,
+  exists,
+  fdsInto,
+  ownCgroupDirs,
+  ROOT_REASON,
+  rootTest,
+  sleep,
+  withTimeout,
+} from "../_support/host.ts";
 
 /** Absolute paths of the programs under test. */
 export const CLI_MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 export const SERVER_MAIN = fileURLToPath(new URL("../../src/server/main.ts", import.meta.url));
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** The reason printed for every skipped test. */
-export const ROOT_REASON = "needs root (PID/mount/net namespaces and cgroups)";
-
-/**
- * Registers a test that needs root; when not root it is ignored and the
- * reason is printed (a skipped test must never look like a pass).
- */
-export function rootTest(name: string, fn: () => Promise<void>): void {
-  if (Deno.uid() !== 0) console.log(`SKIPPED "${name}": ${ROOT_REASON}; run the suite as root`);
-  Deno.test({ name, ignore: Deno.uid() !== 0, fn });
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What a CLI run produced. */
 export interface CliResult {
@@ -126,8 +138,7 @@ export async function withServer(
   options: WithServerOptions = {},
 ): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "jobworker-test-server-" });
-  const cgroupParent = `jobworker-test-${crypto.randomUUID().slice(0, 8)}`;
-  const parentDirs = (await ownCgroupDirs()).map((dir) => join(dir, cgroupParent));
+  const { cgroupParent, parentDirs } = await newTestCgroupParent();
   const certsDir = join(root, "certs");
   const dataDir = join(root, "data");
   const clients: JobWorkerClient[] = [];
@@ -211,12 +222,7 @@ export async function withServer(
   await step(() => server?.close({ timeoutMs: 1000 }));
   await step(() => manager?.close({ graceMs: 0 }));
   await step(() => Deno.remove(root, { recursive: true }));
-  const left = await existing(parentDirs);
-  if (left.length > 0) {
-    errors.push(new Error(`cgroups left behind after manager.close(): ${left.join(", ")}`));
-  }
-  for (const err of errors.slice(1)) console.log(`also failed during teardown: ${err}`);
-  if (errors.length > 0) throw errors[0];
+  await endTeardown(errors, parentDirs);
 }
 
 /**
@@ -276,44 +282,17 @@ export function spawnDeno(
   };
 }
 
-/** Rejects with a clear message if `promise` has not settled after `ms`. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `check` every `stepMs` until it returns true; fails after `timeoutMs`. */
-export async function waitUntil(
+/**
+ * The shared `waitUntil`, but polling every 20 ms unless told otherwise (the
+ * job suite polls every 10 ms): this suite's waits were tuned with 20 ms.
+ */
+export function waitUntil(
   check: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 5_000,
   stepMs = 20,
 ): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(stepMs);
-  }
-}
-
-/** Concatenates byte arrays. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
+  return hostWaitUntil(check, what, timeoutMs, stepMs);
 }
 
 /** Every chunk of a job's output from `offset` over the API (follows until the job ends). */
@@ -381,20 +360,6 @@ export async function readBuffer(path: string): Promise<Buffer> {
   return Buffer.from(await Deno.readFile(path));
 }
 
-/** This process's open file descriptors that point into `dir`. */
-export async function fdsInto(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for await (const entry of Deno.readDir("/proc/self/fd")) {
-    try {
-      const target = await Deno.readLink(`/proc/self/fd/${entry.name}`);
-      if (target.startsWith(dir + "/")) found.push(target);
-    } catch {
-      // Closed meanwhile (e.g. the fd of the directory listing itself).
-    }
-  }
-  return found;
-}
-
 /** Entries of a directory (empty when it does not exist). */
 export async function listDir(dir: string): Promise<string[]> {
   const names: string[] = [];
@@ -406,23 +371,6 @@ export async function listDir(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
-
-/** Which of `paths` still exist. */
-export async function existing(paths: readonly string[]): Promise<string[]> {
-  const left: string[] = [];
-  for (const p of paths) if (await exists(p)) left.push(p);
-  return left;
-}
-
 /** Every directory below /sys/fs/cgroup whose name is `name` (like `find -name`). */
 export async function findCgroupDirs(name: string): Promise<string[]> {
   const out = await new Deno.Command("find", {
@@ -431,44 +379,6 @@ export async function findCgroupDirs(name: string): Promise<string[]> {
     stderr: "null",
   }).output();
   return decoder.decode(out.stdout).split("\n").filter((l) => l !== "");
-}
-
-/**
- * This process's own cgroup directory in every mounted hierarchy (v1 and
- * v2), from /proc/self/cgroup and /proc/self/mountinfo.
- */
-export async function ownCgroupDirs(): Promise<string[]> {
-  const mounts: Array<{ root: string; mountPoint: string; fsType: string; options: string[] }> = [];
-  for (const line of (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const head = line.slice(0, sep).split(" ");
-    const tail = line.slice(sep + 3).split(" ");
-    mounts.push({
-      root: head[3] ?? "",
-      mountPoint: head[4] ?? "",
-      fsType: tail[0] ?? "",
-      options: (tail[2] ?? "").split(","),
-    });
-  }
-  const dirs: string[] = [];
-  for (const line of (await Deno.readTextFile("/proc/self/cgroup")).split("\n")) {
-    const m = /^\d+:([^:]*):(.*)$/.exec(line);
-    if (m === null) continue;
-    const controllers = m[1]!.split(",").filter((c) => c !== "");
-    const path = m[2]!;
-    const mount = controllers.length === 0
-      ? mounts.find((x) => x.fsType === "cgroup2")
-      : mounts.find((x) =>
-        x.fsType === "cgroup" && controllers.every((c) => x.options.includes(c))
-      );
-    if (mount === undefined) continue;
-    const rel = mount.root !== "/" && path.startsWith(mount.root)
-      ? path.slice(mount.root.length)
-      : path;
-    dirs.push(join(mount.mountPoint, rel));
-  }
-  return dirs;
 }
 
 /** Runs a host command; returns exit code, stdout and stderr. */
@@ -611,22 +521,6 @@ export class WatchedProcess {
     this.kill("SIGKILL");
     await this.status.catch(() => {});
   }
-}
-
-/** PIDs of the direct children of `pid` (from /proc/<n>/stat). */
-export async function childrenOf(pid: number): Promise<number[]> {
-  const found: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) found.push(Number(entry.name));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return found;
 }
 
 /**
