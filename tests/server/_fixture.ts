@@ -127,6 +127,8 @@ export interface CliOptions {
 export interface WithServerOptions {
   /** The body fails (and everything is torn down) after this long. Default 60 s. */
   timeoutMs?: number;
+  /** CNs allowed to call at all (the server's --allow-user); default: any. */
+  allowedUsers?: readonly string[];
 }
 
 /**
@@ -156,7 +158,9 @@ export async function withServer(
       address: "127.0.0.1:0",
       tls: serverCertPaths(certsDir),
       manager,
-      policy: { admins: new Set(["admin"]) },
+      policy: options.allowedUsers === undefined
+        ? { admins: new Set(["admin"]) }
+        : { admins: new Set(["admin"]), allowedUsers: new Set(options.allowedUsers) },
       log: (message) => console.log(`[server log] ${message}`),
     });
     const port = server.port;

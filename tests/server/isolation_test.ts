@@ -93,3 +93,25 @@ rootTest(
     });
   },
 );
+
+rootTest(
+  "an allow-list refuses other users with PERMISSION_DENIED; admins still pass",
+  async () => {
+    await withServer(async (ctx) => {
+      const alice = await ctx.client("alice");
+      const bob = await ctx.client("bob");
+      const admin = await ctx.client("admin");
+      const { id } = await alice.start({ command: "true" });
+      for (const call of [() => bob.list(), () => bob.start({ command: "true" })]) {
+        const err = await failure(call);
+        assertEquals(err.code, grpcStatus.PERMISSION_DENIED);
+        assertEquals(err.message, 'user "bob" may not call');
+      }
+      assertEquals((await alice.list()).map((j) => j.id), [id]);
+      assertEquals((await admin.list()).map((j) => j.id), [id]);
+      const cli = await ctx.cli("bob", ["list"]);
+      assertEquals(cli.code, 1);
+      assertEquals(cli.stderr, 'jobworker: user "bob" may not call\n');
+    }, { allowedUsers: ["alice"] });
+  },
+);
