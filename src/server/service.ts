@@ -40,8 +40,9 @@ function findJob(context: ServiceContext, caller: Caller, id: unknown): Job {
       `job id ${JSON.stringify(id)} is not a valid id`,
     );
   }
-  const job = context.manager.list().find((j) => j.id === id);
-  if (job === undefined || !mayAccess(caller, job.owner)) throw new JobNotFoundError(id);
+  // get() throws the same JobNotFoundError for a job that does not exist.
+  const job = context.manager.get(id);
+  if (!mayAccess(caller, job.owner)) throw new JobNotFoundError(id);
   return job;
 }
 
