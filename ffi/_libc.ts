@@ -15,6 +15,8 @@ const symbols = {
   setns: { parameters: ["i32", "i32"], result: "i32" },
   // int open(const char *pathname, int flags, mode_t mode);
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // ssize_t write(int fd, const void *buf, size_t count);
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // int close(int fd);
   close: { parameters: ["i32"], result: "i32" },
   // int mount(const char *source, const char *target, const char *filesystemtype,
@@ -72,7 +74,69 @@ const symbols = {
   sigemptyset: { parameters: ["buffer"], result: "i32" },
   // int sigfillset(sigset_t *set);
   sigfillset: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *file_actions,
+  //                                              int from);            (glibc >= 2.34)
+  posix_spawn_file_actions_addclosefrom_np: { parameters: ["buffer", "i32"], result: "i32" },
+  // int chdir(const char *path);
+  chdir: { parameters: ["buffer"], result: "i32" },
+  // int mknod(const char *pathname, mode_t mode, dev_t dev);
+  mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
+  // int prctl(int option, unsigned long arg2, unsigned long arg3,
+  //           unsigned long arg4, unsigned long arg5);
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  // The same prctl(2), for options whose arg3 is a pointer (PR_SET_SECCOMP).
+  prctl_ptr: { name: "prctl", parameters: ["i32", "u64", "buffer", "u64", "u64"], result: "i32" },
+  // int capget(cap_user_header_t hdrp, cap_user_data_t datap);   (one thread)
+  capget: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int capset(cap_user_header_t hdrp, const cap_user_data_t datap);   (one thread)
+  capset: { parameters: ["buffer", "buffer"], result: "i32" },
+  // long syscall(long number, ...);  with three integer arguments. The raw
+  // system call, not glibc's wrapper: setresuid(2) & co. through glibc change
+  // the credentials of EVERY thread of the process (glibc's setxid
+  // broadcast); the raw call changes only the calling thread.
+  syscall3: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
+  // long syscall(long number, ...);  pivot_root(const char *new_root, const char *put_old)
+  syscall_pivot_root: { name: "syscall", parameters: ["i64", "buffer", "buffer"], result: "i64" },
+  // long syscall(long number, ...);  setgroups(size_t size, const gid_t *list)
+  syscall_setgroups: { name: "syscall", parameters: ["i64", "i64", "buffer"], result: "i64" },
+  // long syscall(long number, ...);  mount_setattr(int dirfd, const char *path,
+  //                                  unsigned int flags, struct mount_attr *attr, size_t size)
+  syscall_mount_setattr: {
+    name: "syscall",
+    parameters: ["i64", "i64", "buffer", "i64", "buffer", "i64"],
+    result: "i64",
+  },
+  // long syscall(long number, ...);  bpf(int cmd, union bpf_attr *attr, unsigned int size)
+  syscall_bpf: { name: "syscall", parameters: ["i64", "i64", "buffer", "i64"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * System call numbers of the calls glibc has no wrapper for, or whose
+ * wrapper does more than the project wants (see `syscall3` above).
+ */
+const SYSCALL_NUMBERS = {
+  x86_64: {
+    setgroups: 116,
+    setresuid: 117,
+    setresgid: 119,
+    pivot_root: 155,
+    bpf: 321,
+    mount_setattr: 442,
+  },
+  aarch64: {
+    setgroups: 159,
+    setresuid: 147,
+    setresgid: 149,
+    pivot_root: 41,
+    bpf: 280,
+    mount_setattr: 442,
+  },
+} as const;
+
+/** The number of system call `name` on this machine's architecture. */
+export function syscallNumber(name: keyof (typeof SYSCALL_NUMBERS)["x86_64"]): bigint {
+  return BigInt(SYSCALL_NUMBERS[Deno.build.arch][name]);
+}
 
 let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
 

@@ -63,11 +63,6 @@ export function setns(fd: number, nstype: number): void {
   check(libc().setns(fd, nstype), `setns(${fd}, ${namespaceFlagNames(nstype)})`);
 }
 
-/** Closes a file descriptor returned by {@link openNamespace}. */
-export function closeFd(fd: number): void {
-  check(libc().close(fd), `close(${fd})`);
-}
-
 let savedPidNs: number | undefined;
 
 /**

@@ -138,6 +138,12 @@ export interface SpawnOptions {
   cwd?: string;
   /** File that stdout and stderr are opened on (O_WRONLY|O_APPEND). */
   outputPath?: string;
+  /**
+   * An open file descriptor of the caller that becomes the child's stdout
+   * and stderr (instead of `outputPath`): the child never needs to reach the
+   * file by path.
+   */
+  outputFd?: number;
   /** File opened as stdin (default /dev/null). */
   stdinPath?: string;
   /** Start the process in a new session (setsid), detached from any terminal. */
@@ -160,7 +166,8 @@ const SIGSET_SIZE = 128;
  * calling thread, so the child inherits that thread's namespaces and cgroup.
  * The child gets default signal dispositions and an empty signal mask (Deno
  * ignores SIGPIPE; a job must not inherit that), stdin from /dev/null (or
- * `stdinPath`), and stdout+stderr appended to `outputPath`.
+ * `stdinPath`), stdout+stderr appended to `outputPath` (or `outputFd`), and
+ * no other file descriptor: everything from 3 up is closed in the child.
  *
  * Throws a {@link SyscallError} whose `code` says why the program could not
  * be started: `ENOENT` (not found), `EACCES` (not executable), `ENOEXEC`
@@ -193,6 +200,19 @@ export function spawn(command: string, options: SpawnOptions = {}): number {
         "posix_spawn_file_actions_adddup2(stderr)",
       );
     }
+    if (options.outputFd !== undefined) {
+      if (outputPath !== null) throw new TypeError("Give outputPath or outputFd, not both");
+      for (const target of [1, 2]) {
+        checkReturned(
+          lib.posix_spawn_file_actions_adddup2(fileActions, options.outputFd, target),
+          `posix_spawn_file_actions_adddup2(${options.outputFd}, ${target})`,
+        );
+      }
+    }
+    checkReturned(
+      lib.posix_spawn_file_actions_addclosefrom_np(fileActions, 3),
+      "posix_spawn_file_actions_addclosefrom_np(3)",
+    );
     const cwd = options.cwd === undefined ? null : cstr(options.cwd);
     if (cwd !== null) {
       checkReturned(

@@ -63,18 +63,25 @@ export function specFromStartRequest(request: StartRequestMessage): JobSpec {
   };
   if (request.env && Object.keys(request.env).length > 0) spec.env = { ...request.env };
   if (request.cwd) spec.cwd = request.cwd;
+  if (request.runAs) {
+    spec.runAs = request.runAs.gid === undefined
+      ? { uid: request.runAs.uid }
+      : { uid: request.runAs.uid, gid: request.runAs.gid };
+  }
   return spec;
 }
 
 /** The StartRequest for a spec. */
 export function startRequestFromSpec(spec: JobSpec): StartRequestMessage {
-  return {
+  const request: StartRequestMessage = {
     command: spec.command,
     args: [...(spec.args ?? [])],
     limits: limitsToMessage(spec.limits ?? {}),
     env: { ...(spec.env ?? {}) },
     cwd: spec.cwd ?? "",
   };
+  if (spec.runAs !== undefined) request.runAs = { ...spec.runAs };
+  return request;
 }
 
 /** A job status as sent on the wire. */
@@ -82,6 +89,8 @@ export function statusToMessage(status: JobStatus): JobStatusMessage {
   const message: JobStatusMessage = {
     id: status.id,
     owner: status.owner,
+    uid: status.uid,
+    gid: status.gid,
     command: status.command,
     args: [...status.args],
     state: STATE_NAMES[status.state],
@@ -113,6 +122,8 @@ export function statusFromMessage(message: JobStatusMessage): JobStatus {
   return {
     id: message.id,
     owner: message.owner,
+    uid: message.uid ?? 0,
+    gid: message.gid ?? 0,
     command: message.command,
     args: [...(message.args ?? [])],
     state,

@@ -13,6 +13,8 @@ import { jobWorkerService } from "./proto.ts";
 const running: JobStatus = {
   id: "0b7c9a56-3f55-4f8e-9a43-0c6d6f2a9b11",
   owner: "alice",
+  uid: 61184,
+  gid: 61184,
   command: "sh",
   args: ["-c", "echo hi"],
   state: "running",
@@ -71,6 +73,9 @@ Deno.test("a spec survives spec -> StartRequest -> bytes -> StartRequest -> spec
       cwd: "/tmp",
       limits: { cpu: 1.5, memoryBytes: 2 ** 40, ioReadBps: 4096, ioWriteBps: 8192, pids: 7 },
     },
+    { command: "id", args: [], limits: {}, runAs: { uid: 1000 } },
+    { command: "id", args: [], limits: {}, runAs: { uid: 0, gid: 0 } },
+    { command: "id", args: [], limits: {}, runAs: { uid: 4_294_967_294, gid: 2000 } },
   ];
   const def = jobWorkerService().Start!;
   for (const spec of specs) {

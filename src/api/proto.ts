@@ -72,6 +72,14 @@ export interface JobStatusMessage {
   limits?: LimitsMessage | null;
   usage?: UsageMessage | null;
   error: string;
+  uid: number;
+  gid: number;
+}
+
+/** RunAs. */
+export interface RunAsMessage {
+  uid: number;
+  gid?: number;
 }
 
 /** StartRequest. */
@@ -81,6 +89,7 @@ export interface StartRequestMessage {
   limits?: LimitsMessage | null;
   env: Record<string, string>;
   cwd: string;
+  runAs?: RunAsMessage | null;
 }
 /** StartResponse. */
 export interface StartResponseMessage {

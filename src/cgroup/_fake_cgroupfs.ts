@@ -4,7 +4,8 @@
  * {@link CgroupFsHooks} that emulate what the kernel does behind the plain
  * files: control files appear on mkdir and vanish on rmdir, a PID written to
  * `cgroup.procs` joins the cgroup (and leaves its old one), dead processes
- * drop out, `cgroup.kill` / freezing signal the members, v2's
+ * drop out, `cgroup.kill` / freezing signal the members, the v1 devices
+ * controller keeps its list and v2 device programs are recorded, v2's
  * `cgroup.subtree_control` rules (EBUSY while the cgroup holds processes)
  * and v1's `limit_in_bytes <= memsw.limit_in_bytes` rule are enforced.
  * Only test code imports this file.
@@ -19,6 +20,8 @@ export interface FakeTreeOptions {
   version: 1 | 2;
   /** v1: mount a freezer hierarchy (default true). */
   freezer?: boolean;
+  /** v1: mount a devices hierarchy (default true). */
+  devices?: boolean;
   /** v1: mount cpu and cpuacct as one hierarchy "cpu,cpuacct", as most distributions do. */
   comountCpu?: boolean;
   /** v2: offer cgroup.kill (Linux 5.14+; default true). */
@@ -94,6 +97,7 @@ export class FakeCgroupTree {
   readonly #subtree = new Map<string, Set<string>>();
   readonly #frozen = new Set<string>();
   readonly #shadow = new Map<string, string>();
+  readonly #devicePrograms = new Set<string>();
 
   private constructor(
     root: string,
@@ -117,7 +121,16 @@ export class FakeCgroupTree {
       beforeRmdir: (dir) => this.#exclusive(() => this.#depopulate(dir)),
       beforeRead: () => this.#exclusive(() => this.#sync()),
       afterWrite: (file, value) => this.#exclusive(() => this.#onWrite(file, value)),
+      attachDeviceProgram: (dir) => {
+        if (this.#options.version !== 2) throw kernelError("EINVAL", "device programs are v2");
+        this.#devicePrograms.add(dir);
+      },
     };
+  }
+
+  /** The v2 cgroup directories a device program was attached to. */
+  get deviceProgramDirs(): ReadonlySet<string> {
+    return this.#devicePrograms;
   }
 
   #queue: Promise<unknown> = Promise.resolve();
@@ -149,6 +162,7 @@ export class FakeCgroupTree {
         ["pids"],
         ["blkio"],
         ...(options.freezer === false ? [] : [["freezer"]]),
+        ...(options.devices === false ? [] : [["devices"]]),
         ["name=systemd"],
       ];
       groups.forEach((controllers, i) => {
@@ -308,6 +322,17 @@ export class FakeCgroupTree {
         });
       }
       if (c.includes("freezer") && !isRoot) files["freezer.state"] = "THAWED\n";
+      if (c.includes("devices")) {
+        // A new cgroup inherits its parent's list; the root allows everything.
+        const parentList = isRoot ? "a *:* rwm\n" : await Deno.readTextFile(
+          `${dirname(dir)}/devices.list`,
+        ).catch(() => "a *:* rwm\n");
+        Object.assign(files, {
+          "devices.allow": "",
+          "devices.deny": "",
+          "devices.list": parentList,
+        });
+      }
     }
     for (const [name, text] of Object.entries(files)) {
       await Deno.writeTextFile(`${dir}/${name}`, text);
@@ -408,6 +433,9 @@ export class FakeCgroupTree {
       case "memory.limit_in_bytes":
       case "memory.memsw.limit_in_bytes":
         return await this.#memoryLimit(file, v);
+      case "devices.deny":
+      case "devices.allow":
+        return await this.#deviceRule(dir, { allow: name === "devices.allow", rule: v });
       case "blkio.throttle.read_bps_device":
       case "blkio.throttle.write_bps_device":
       case "io.max":
@@ -415,6 +443,20 @@ export class FakeCgroupTree {
       default:
         await Deno.writeTextFile(file, `${v}\n`);
     }
+  }
+
+  /** v1 devices: "a" on deny empties the list; an allow line is appended to it. */
+  async #deviceRule(dir: string, change: { allow: boolean; rule: string }): Promise<void> {
+    const listFile = `${dir}/devices.list`;
+    const list = (await Deno.readTextFile(listFile)).split("\n").filter((l) => l !== "");
+    let next: string[];
+    if (!change.allow) {
+      if (change.rule !== "a") throw kernelError("EINVAL", "the fake only supports deny a");
+      next = [];
+    } else {
+      next = [...list.filter((l) => l !== change.rule), change.rule];
+    }
+    await Deno.writeTextFile(listFile, next.map((l) => `${l}\n`).join(""));
   }
 
   #membersBelow(dir: string): number[] {

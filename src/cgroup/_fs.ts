@@ -5,7 +5,12 @@
  *
  * @module
  */
+import { attachDeviceProgram, loadDeviceProgram } from "../../ffi/mod.ts";
 import type { CgroupFsHooks } from "./detect.ts";
+import { deviceProgram } from "./device_policy.ts";
+
+/** The loaded device program, shared by every job cgroup of this process. */
+let deviceProgramFd: number | undefined;
 
 /** How long kill() and destroy() wait for the kernel before giving up. */
 export const WAIT_TIMEOUT_MS = 5_000;
@@ -108,6 +113,27 @@ export class CgroupFs {
         throw new Deno.errors.PermissionDenied(msg, { cause: e });
       }
       throw withCode(new Error(msg, { cause: e }), e);
+    }
+  }
+
+  /**
+   * Attaches the job device program (see ./device_policy.ts) to cgroup v2
+   * directory `dir`: from then on its processes may use only the job's
+   * devices.
+   */
+  async attachDevicePolicy(dir: string): Promise<void> {
+    if (this.#hooks.attachDeviceProgram !== undefined) {
+      await this.#hooks.attachDeviceProgram(dir);
+      return;
+    }
+    try {
+      deviceProgramFd ??= loadDeviceProgram(deviceProgram());
+      attachDeviceProgram(dir, deviceProgramFd);
+    } catch (e) {
+      throw withCode(
+        new Error(`Cannot restrict the devices of cgroup ${dir}: ${reason(e)}`, { cause: e }),
+        e,
+      );
     }
   }
 

@@ -18,6 +18,7 @@ import type { CgroupDriver, CgroupStats, DeviceNumber, JobCgroup } from "./types
 import { detectCgroupDriver, detectCgroupLayout, type DetectCgroupOptions } from "./detect.ts";
 import { wholeDiskOf } from "./devices.ts";
 import { FakeCgroupTree, type FakeTreeOptions } from "./_fake_cgroupfs.ts";
+import { deviceAllowLines } from "./device_policy.ts";
 
 const MiB = 2 ** 20;
 
@@ -546,6 +547,45 @@ conformance("a process that exceeds the memory limit is OOM-killed and counted",
     await cg.destroy();
   }
 }, { only: (b) => b.name.startsWith("real") });
+
+conformance("create() allows only the job's devices", async (fx) => {
+  const driver = await fx.open();
+  const cg = await driver.create("devices");
+  try {
+    if (fx.fake !== null) {
+      const list = await controlFileOrNull(cg, "devices.list");
+      if (fx.version === 1) {
+        assert(list !== null, "the fake v1 tree has a devices hierarchy");
+        assertEquals((await Deno.readTextFile(list)).trim().split("\n"), deviceAllowLines());
+      } else {
+        assertEquals([...fx.fake.deviceProgramDirs], [...cg.paths]);
+      }
+      return;
+    }
+    // A root process inside the cgroup: /dev/null opens, /dev/kmsg (1:11) does not.
+    const child = new Deno.Command("sh", {
+      args: [
+        "-c",
+        'for f in "$@"; do echo $$ > "$f" || exit 99; done; ' +
+        ": </dev/null && echo null-ok; (: </dev/kmsg) 2>&1 || echo kmsg-denied",
+        "sh",
+        ...cg.procsFiles,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out = await child.output();
+    const text = new TextDecoder().decode(out.stdout);
+    console.log(`  as root inside the job cgroup: ${JSON.stringify(text.trim())}`);
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    assertStringIncludes(text, "null-ok");
+    assertStringIncludes(text, "kmsg-denied");
+    assertStringIncludes(text, "Operation not permitted");
+  } finally {
+    await cg.kill();
+    await cg.destroy();
+  }
+});
 
 conformance("moves itself into a supervisor leaf to delegate, and back on close()", async (fx) => {
   const fake = fx.fake as FakeCgroupTree;

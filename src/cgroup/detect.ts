@@ -28,6 +28,11 @@ export interface CgroupFsHooks {
   beforeRead?(file: string): Promise<void> | void;
   /** Called after the driver wrote `value` to control file `file`; may throw like the kernel. */
   afterWrite?(file: string, value: string): Promise<void> | void;
+  /**
+   * Called INSTEAD of attaching the device program to cgroup v2 directory
+   * `dir` (a plain directory cannot hold one).
+   */
+  attachDeviceProgram?(dir: string): Promise<void> | void;
 }
 
 /** One line of `/proc/self/mountinfo`. */
@@ -215,7 +220,7 @@ export function findCgroup2Mount(mounts: readonly MountInfo[]): MountInfo | null
  * Decides between v1 and v2 and locates this process's own cgroup(s).
  * v2 wins when cgroup2 offers cpu, memory and pids and none of them is
  * bound to a v1 hierarchy; otherwise v1 needs cpu, cpuacct, memory and pids
- * hierarchies (blkio and freezer are used when present). Pure.
+ * hierarchies (blkio, freezer and devices are used when present). Pure.
  *
  * @throws Error naming what is missing when neither version is usable.
  */
@@ -298,6 +303,7 @@ export function resolveCgroupLayout(input: LayoutInput, options: RootOption = {}
       pids: need("pids"),
       blkio: ownDirOf("blkio"),
       freezer: ownDirOf("freezer"),
+      devices: ownDirOf("devices"),
     },
   };
 }

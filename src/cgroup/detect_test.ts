@@ -132,6 +132,7 @@ Deno.test("resolveCgroupLayout: hybrid host with cgroup2 but no controllers ther
       pids: "/sys/fs/cgroup/pids",
       blkio: "/sys/fs/cgroup/blkio",
       freezer: "/sys/fs/cgroup/freezer",
+      devices: "/sys/fs/cgroup/devices",
     },
   });
 });

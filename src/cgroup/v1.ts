@@ -33,13 +33,21 @@ import {
   waitUntil,
 } from "./_fs.ts";
 import { createParentDirs, mkdirJob, removeCreatedParents } from "./_tree.ts";
+import { deviceAllowLines } from "./device_policy.ts";
 
 /** The v1 controllers the driver uses. */
-export type V1Controller = "cpu" | "cpuacct" | "memory" | "pids" | "blkio" | "freezer";
+export type V1Controller =
+  | "cpu"
+  | "cpuacct"
+  | "memory"
+  | "pids"
+  | "blkio"
+  | "freezer"
+  | "devices";
 
 /**
- * This process's own cgroup directory in each used hierarchy; blkio and
- * freezer are optional (null when not mounted). Controllers mounted together
+ * This process's own cgroup directory in each used hierarchy; blkio,
+ * freezer and devices are optional (null when not mounted). Controllers mounted together
  * (e.g. "cpu,cpuacct") share one directory.
  */
 export interface V1OwnDirs {
@@ -55,6 +63,8 @@ export interface V1OwnDirs {
   blkio: string | null;
   /** In the freezer hierarchy (race-free kill), null when not mounted. */
   freezer: string | null;
+  /** In the devices hierarchy (device access control), null when not mounted. */
+  devices: string | null;
 }
 
 /** Options of {@link openV1Driver}. */
@@ -72,6 +82,7 @@ const CONTROLLERS: readonly V1Controller[] = [
   "pids",
   "blkio",
   "freezer",
+  "devices",
 ];
 
 /** Distinct directories of `dirs`, in controller order (co-mounted controllers share one). */
@@ -126,6 +137,7 @@ class V1Driver implements CgroupDriver {
       pids: under(ownDirs.pids),
       blkio: under(ownDirs.blkio),
       freezer: under(ownDirs.freezer),
+      devices: under(ownDirs.devices),
     };
     this.parentPaths = Object.freeze(distinctDirs(this.#parentDirs));
     this.homeProcsFiles = Object.freeze(
@@ -142,6 +154,14 @@ class V1Driver implements CgroupDriver {
       return parent === null ? null : joinPath(parent, name);
     };
     const memory = dirOf("memory") as string;
+    const devices = dirOf("devices");
+    if (devices !== null) {
+      // "a" on deny empties the allow list; then only the job's own devices.
+      await this.#fs.write(joinPath(devices, "devices.deny"), "a");
+      for (const line of deviceAllowLines()) {
+        await this.#fs.write(joinPath(devices, "devices.allow"), line);
+      }
+    }
     return new V1JobCgroup(name, {
       fs: this.#fs,
       paths: dirs,
@@ -152,6 +172,7 @@ class V1Driver implements CgroupDriver {
         pids: dirOf("pids") as string,
         blkio: dirOf("blkio"),
         freezer: dirOf("freezer"),
+        devices,
       },
       hasMemsw: await this.#fs.exists(joinPath(memory, "memory.memsw.limit_in_bytes")),
     });

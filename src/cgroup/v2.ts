@@ -247,6 +247,12 @@ class V2Driver implements CgroupDriver {
     const { fs } = this.#state;
     const [dir] = await mkdirJob(name, { parents: this.parentPaths, fs });
     if (dir === undefined) throw new Error(`Cannot create cgroup "${name}": no parent directory`);
+    try {
+      await fs.attachDevicePolicy(dir);
+    } catch (e) {
+      await fs.rmdir(dir).catch(() => {});
+      throw e;
+    }
     return new V2JobCgroup(name, {
       fs,
       dir,

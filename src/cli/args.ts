@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import type { JobSpec, LimitsInput } from "../job/mod.ts";
+import { type JobSpec, type LimitsInput, MAX_ID, type RunAs } from "../job/mod.ts";
 import { CertificateError, certPathsFor, type TlsPaths } from "../certs/mod.ts";
 
 /** The server address used when neither `--addr` nor `JOBWORKER_ADDR` is given. */
@@ -98,7 +98,10 @@ Options:
   --io-write-bps SIZE  disk write bandwidth per second, per disk; default unlimited
   --pids N             most processes and threads; default 1024
   --env NAME=VALUE     environment variable for the job; repeatable
-  --cwd DIR            absolute working directory; default /
+  --cwd DIR            absolute working directory in the job's view; default /work,
+                       the job's own writable directory
+  --run-as UID[:GID]   run as these ids instead of a fresh user of the job's own
+                       (only where the server allows it); GID defaults to UID
 
 SIZE is bytes, or a number with a binary suffix: K, M, G, T (1024-based), optionally
 followed by "i" and/or "B": 512K, 64M, 1.5G, 64Mi, 2GiB.
@@ -179,6 +182,7 @@ const COMMAND_OPTIONS = {
     pids: { type: "string" },
     env: { type: "string", multiple: true },
     cwd: { type: "string" },
+    "run-as": { type: "string" },
   },
   stop: { grace: { type: "string" }, json: { type: "boolean" } },
   status: { json: { type: "boolean" } },
@@ -387,7 +391,20 @@ function startSpec(values: FlagValues, argv: string[]): JobSpec {
   }
   const cwd = str(values, "cwd");
   if (cwd !== undefined) spec.cwd = cwd;
+  const runAs = str(values, "run-as");
+  if (runAs !== undefined) spec.runAs = parseRunAs(runAs);
   return spec;
+}
+
+/** `UID[:GID]`, each a whole number. */
+function parseRunAs(text: string): RunAs {
+  const m = /^(\d+)(?::(\d+))?$/.exec(text);
+  const uid = Number(m?.[1]);
+  const gid = m?.[2] === undefined ? undefined : Number(m[2]);
+  if (m === null || uid > MAX_ID || (gid !== undefined && gid > MAX_ID)) {
+    throw new UsageError(`--run-as: ${JSON.stringify(text)} is not UID[:GID] (0 to ${MAX_ID})`);
+  }
+  return gid === undefined ? { uid } : { uid, gid };
 }
 
 function onlyId(name: CommandName, positionals: string[]): string {

@@ -104,6 +104,19 @@ Deno.test("start: limits, env, cwd and the job's command after --", () => {
   });
 });
 
+Deno.test("start: --run-as UID[:GID]", () => {
+  const both = parse(["start", ...ALICE, "--run-as", "1000:2000", "--", "id"]);
+  assertEquals(both.kind === "start" && both.spec.runAs, { uid: 1000, gid: 2000 });
+  const uidOnly = parse(["start", ...ALICE, "--run-as=0", "--", "id"]);
+  assertEquals(uidOnly.kind === "start" && uidOnly.spec.runAs, { uid: 0 });
+  for (const bad of ["alice", "1000:", ":1000", "-1", "1.5", "4294967295", "1:2:3"]) {
+    assertEquals(
+      usageError(["start", ...ALICE, `--run-as=${bad}`, "--", "id"]),
+      `--run-as: ${JSON.stringify(bad)} is not UID[:GID] (0 to 4294967294)`,
+    );
+  }
+});
+
 Deno.test("start: options end at the first argument that is not one", () => {
   const command = parse(["start", ...ALICE, "--cpu", "1", "ls", "-l", "--cpu", "2"]);
   assertEquals(command.kind === "start" && command.spec, {

@@ -15,6 +15,10 @@ import type { JobStatus } from "../job/mod.ts";
 export interface JobJson {
   id: string;
   owner: string;
+  /** The user id the job's processes run as. */
+  uid: number;
+  /** Their group id. */
+  gid: number;
   command: string;
   args: string[];
   state: JobStatus["state"];
@@ -52,6 +56,8 @@ export function statusToJson(status: JobStatus): JobJson {
   return {
     id: status.id,
     owner: status.owner,
+    uid: status.uid,
+    gid: status.gid,
     command: status.command,
     args: [...status.args],
     state: status.state,
@@ -164,7 +170,7 @@ function formatUsage(usage: JobStatus["usage"]): string {
 }
 
 /**
- * One job as aligned `Key: value` lines (ID, Owner, Command, State, Exit,
+ * One job as aligned `Key: value` lines (ID, Owner, Runs as, Command, State, Exit,
  * OOM killed, Started, Ended, Limits, Usage, and Error when there is one),
  * ending in a newline.
  */
@@ -172,6 +178,7 @@ export function formatStatus(status: JobStatus): string {
   const rows: [string, string][] = [
     ["ID", escapeControl(status.id)],
     ["Owner", escapeControl(status.owner)],
+    ["Runs as", `uid ${status.uid}, gid ${status.gid}`],
     ["Command", formatCommand(status.command, status.args)],
     ["State", status.state],
     ["Exit", formatExit(status)],

@@ -18,6 +18,8 @@ function status(overrides: Partial<JobStatus> = {}): JobStatus {
   return {
     id: ID1,
     owner: "alice",
+    uid: 61184,
+    gid: 61184,
     command: "sh",
     args: ["-c", "echo hi"],
     state: "exited",
@@ -44,6 +46,8 @@ Deno.test("statusToJson: exactly the documented fields, ISO times, null = unlimi
   assertEquals(Object.keys(json), [
     "id",
     "owner",
+    "uid",
+    "gid",
     "command",
     "args",
     "state",
@@ -66,6 +70,8 @@ Deno.test("statusToJson: exactly the documented fields, ISO times, null = unlimi
   assertEquals(json, {
     id: ID1,
     owner: "alice",
+    uid: 61184,
+    gid: 61184,
     command: "sh",
     args: ["-c", "echo hi"],
     state: "exited",
@@ -91,6 +97,7 @@ Deno.test("formatStatus: aligned key/value lines", () => {
     [
       `ID:         ${ID1}`,
       "Owner:      alice",
+      "Runs as:    uid 61184, gid 61184",
       "Command:    sh -c 'echo hi'",
       "State:      exited",
       "Exit:       0",

@@ -15,6 +15,8 @@ function jobStatus(overrides: Partial<JobStatus> = {}): JobStatus {
   return {
     id: ID,
     owner: "alice",
+    uid: 61184,
+    gid: 61184,
     command: "echo",
     args: ["hi"],
     state: "exited",

@@ -48,3 +48,46 @@ export function resolveCommand(
   }
   return sawNonExecutable ? "not-executable" : "not-found";
 }
+
+/** What the permission bits of `info` grant `identity` (a user without capabilities). */
+function granted(info: Deno.FileInfo, identity: { uid: number; gid: number }): number {
+  const mode = info.mode ?? 0;
+  if (info.uid === identity.uid) return (mode >> 6) & 7;
+  if (info.gid === identity.gid) return (mode >> 3) & 7;
+  return mode & 7;
+}
+
+/**
+ * Why `identity` cannot make `dir` its working directory, as a phrase for
+ * "working directory X ...", or null when it can: every directory on the
+ * way must grant it search (x) permission.
+ *
+ * @example
+ * ```ts
+ * directoryProblem("/root", { uid: 61184, gid: 61184 }); // "is not accessible to uid 61184"
+ * ```
+ */
+export function directoryProblem(
+  dir: string,
+  identity: { uid: number; gid: number },
+): string | null {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(dir);
+  } catch {
+    return "does not exist";
+  }
+  if (!info.isDirectory) return "is not a directory";
+  const parts = dir.split("/").filter((p) => p !== "");
+  for (let i = 0; i <= parts.length; i++) {
+    const path = "/" + parts.slice(0, i).join("/");
+    let step: Deno.FileInfo;
+    try {
+      step = Deno.statSync(path);
+    } catch {
+      return "does not exist";
+    }
+    if ((granted(step, identity) & 1) === 0) return `is not accessible to uid ${identity.uid}`;
+  }
+  return null;
+}

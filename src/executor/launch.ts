@@ -7,7 +7,12 @@
  */
 import { fileURLToPath } from "node:url";
 import { spawnInNewPidNamespace } from "../../ffi/mod.ts";
-import { type ExecutorConfig, type ExecutorReport, parseReport } from "./protocol.ts";
+import {
+  type ExecutorCommand,
+  type ExecutorConfig,
+  type ExecutorReport,
+  parseReport,
+} from "./protocol.ts";
 
 /**
  * The argument that makes a compiled (`deno compile`) server binary run the
@@ -62,8 +67,13 @@ export interface ExecutorProcess {
   readonly status: Promise<Deno.CommandStatus>;
   /** The last bytes the executor wrote to stderr (for diagnostics). */
   stderrTail(): string;
-  /** Sends a signal to the executor (ignored once it has ended). */
-  signal(signal: "SIGTERM" | "SIGKILL"): void;
+  /**
+   * Asks the executor to stop the job: SIGTERM to every process of it (see
+   * the `stop` command in ./protocol.ts). Ignored once the executor has ended.
+   */
+  stop(): void;
+  /** SIGKILLs the executor, which takes the job's whole PID namespace along. */
+  kill(): void;
   /** Closes the executor's stdin: it then kills the job and exits. */
   disconnect(): Promise<void>;
 }
@@ -121,7 +131,11 @@ export function launchExecutor(
     await writer.close().catch(() => {});
   };
   // A failed write means the executor already died; its status says why.
-  writer.write(new TextEncoder().encode(JSON.stringify(config) + "\n")).catch(() => {});
+  const send = (message: ExecutorConfig | ExecutorCommand) => {
+    if (writerClosed) return;
+    writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n")).catch(() => {});
+  };
+  send(config);
 
   let tail = new Uint8Array(0);
   const stderrDone = (async () => {
@@ -177,10 +191,13 @@ export function launchExecutor(
     exitReport: exit.promise,
     status,
     stderrTail,
-    signal(signal) {
+    stop() {
+      if (!ended) send({ type: "stop" });
+    },
+    kill() {
       if (ended) return;
       try {
-        child.kill(signal);
+        child.kill("SIGKILL");
       } catch {
         // It ended between the check and the kill.
       }

@@ -1,21 +1,36 @@
 /**
  * The executor: PID 1 of every job. See ./protocol.ts for what the server
- * tells it and what it reports.
+ * tells it and what it reports, ./_sandbox.ts for the job's view of the
+ * system and ./_identity.ts for the job's credentials.
  *
- * Only synchronous file APIs are used after `isolate()`: Deno runs async
- * file operations on helper threads, which stay in the host's mount
+ * Only synchronous file APIs are used after `enterSandbox()`: Deno runs
+ * async file operations on helper threads, which stay in the host's mount
  * namespace; the main thread is the one that was moved.
  *
  * @module
  */
-import { kill, SIGNALS, spawn, SyscallError, waitChild } from "../../ffi/mod.ts";
+import {
+  closeFd,
+  kill,
+  lastCapability,
+  O_APPEND,
+  O_WRONLY,
+  openFd,
+  setNotDumpable,
+  SIGNALS,
+  spawn,
+  SyscallError,
+  waitChild,
+} from "../../ffi/mod.ts";
 import type { ExitStatus } from "../../ffi/mod.ts";
-import { isolate } from "./_isolate.ts";
-import { resolveCommand } from "./_resolve.ts";
-import { spawnInCgroup } from "./_cgroup_hop.ts";
+import { enterSandbox } from "./_sandbox.ts";
+import { lockDown, spawnAs } from "./_identity.ts";
+import { directoryProblem, resolveCommand } from "./_resolve.ts";
+import { type CgroupFiles, openCgroupFiles, spawnInCgroup } from "./_cgroup_hop.ts";
 import {
   type ExecutorConfig,
   type ExecutorReport,
+  parseCommand,
   parseConfig,
   type StartFailureReason,
 } from "./protocol.ts";
@@ -45,13 +60,13 @@ function readConfigLine(): string {
   return new TextDecoder().decode(all);
 }
 
-function failureReason(err: unknown, config: ExecutorConfig): StartFailureReason {
+/** Why posix_spawn failed (the working directory was checked before). */
+function failureReason(err: unknown): StartFailureReason {
   if (!(err instanceof SyscallError)) return "setup";
   switch (err.code) {
     case "ENOENT":
-      return isDirectory(config.cwd) ? "not-found" : "bad-cwd";
     case "ENOTDIR":
-      return isDirectory(config.cwd) ? "not-found" : "bad-cwd";
+      return "not-found";
     case "EACCES":
     case "EISDIR":
       return "not-executable";
@@ -59,14 +74,6 @@ function failureReason(err: unknown, config: ExecutorConfig): StartFailureReason
       return "bad-format";
     default:
       return "setup";
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
   }
 }
 
@@ -78,53 +85,83 @@ function killAndReapAll(): void {
   }
 }
 
-async function watchServer(onGone: () => void): Promise<void> {
-  const buf = new Uint8Array(64);
+/**
+ * Reads command lines from the server until end-of-file, which means the
+ * server is gone.
+ */
+async function watchServer(
+  handlers: { onStop: () => void; onGone: () => void },
+): Promise<void> {
+  const decoder = new TextDecoder();
+  const buf = new Uint8Array(4096);
+  let pending = "";
   try {
-    while ((await Deno.stdin.read(buf)) !== null) {
-      // The server sends nothing after the config line; only EOF matters.
+    for (let n = await Deno.stdin.read(buf); n !== null; n = await Deno.stdin.read(buf)) {
+      pending += decoder.decode(buf.subarray(0, n), { stream: true });
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (line.trim() === "") continue;
+        try {
+          if (parseCommand(line).type === "stop") handlers.onStop();
+        } catch (err) {
+          console.error(`executor: ignoring a command: ${(err as Error).message}`);
+        }
+      }
     }
   } catch {
     // A broken pipe means the same as EOF.
   }
-  onGone();
+  handlers.onGone();
+}
+
+function failStart(reason: StartFailureReason, message: string, code: number): never {
+  report({ type: "start-failed", reason, message });
+  Deno.exit(code);
 }
 
 /** Runs the executor; never returns. */
 export async function main(): Promise<never> {
+  // Nothing may read this process's memory or descriptors through /proc.
+  setNotDumpable();
   let config: ExecutorConfig;
   try {
     config = parseConfig(readConfigLine());
   } catch (err) {
-    report({ type: "start-failed", reason: "setup", message: (err as Error).message });
-    Deno.exit(2);
+    failStart("setup", (err as Error).message, 2);
   }
 
+  // Everything from the host's view is opened now: the sandbox hides it.
+  let outputFd: number;
+  let cgroupFiles: CgroupFiles;
+  let lastCap: number;
   try {
-    isolate(config.hostname);
+    outputFd = openFd(config.outputPath, O_WRONLY | O_APPEND);
+    cgroupFiles = openCgroupFiles(config.cgroup);
+    lastCap = lastCapability();
+    enterSandbox(config);
   } catch (err) {
-    report({ type: "start-failed", reason: "setup", message: (err as Error).message });
-    Deno.exit(1);
+    failStart("setup", (err as Error).message, 1);
   }
 
   const program = resolveCommand(config.command, {
     searchPath: config.env.PATH,
     cwd: config.cwd,
   });
+  const cwdProblem = directoryProblem(config.cwd, config.identity);
+  if (cwdProblem !== null) failStart("bad-cwd", cwdProblem, 1);
   if (program === "not-found" || program === "not-executable") {
-    report({
-      type: "start-failed",
-      reason: program,
-      message: `${config.command}: ${
-        program === "not-found" ? "not found" : "not executable"
-      } in PATH`,
-    });
-    Deno.exit(1);
+    failStart(
+      program,
+      `${config.command}: ${program === "not-found" ? "not found" : "not executable"} in PATH`,
+      1,
+    );
   }
 
   let mainPid = 0;
   let mainStatus: ExitStatus | null = null;
-  let termBeforeExit = false;
+  let stopBeforeExit = false;
   const ended = Promise.withResolvers<void>();
   const onChild = () => {
     for (let r = waitChild(); r !== null; r = waitChild()) {
@@ -135,39 +172,39 @@ export async function main(): Promise<never> {
       // Anything else is an orphan reparented to us: reaping it is all we owe.
     }
   };
-  const onTerm = () => {
-    if (mainStatus === null) termBeforeExit = true;
-    kill(-1, SIGNALS.SIGTERM!);
-  };
   Deno.addSignalListener("SIGCHLD", onChild);
-  Deno.addSignalListener("SIGTERM", onTerm);
 
   try {
-    mainPid = spawnInCgroup(config.cgroup, () =>
-      spawn(program, {
-        argv0: config.command,
-        args: config.args,
-        env: config.env,
-        cwd: config.cwd,
-        outputPath: config.outputPath,
-        newSession: true,
-      }));
+    mainPid = spawnInCgroup(cgroupFiles, () => {
+      lockDown(lastCap);
+      return spawnAs(config.identity, () =>
+        spawn(program, {
+          argv0: config.command,
+          args: config.args,
+          env: config.env,
+          cwd: config.cwd,
+          outputFd,
+          newSession: true,
+        }));
+    });
   } catch (err) {
     // A failure after the spawn (limits not written) leaves a child behind.
     killAndReapAll();
-    report({
-      type: "start-failed",
-      reason: mainPid === 0 ? failureReason(err, config) : "setup",
-      message: (err as Error).message,
-    });
-    Deno.exit(1);
+    failStart(mainPid === 0 ? failureReason(err) : "setup", (err as Error).message, 1);
   }
+  closeFd(outputFd);
   report({ type: "started", pid: mainPid });
   onChild(); // The main process may have ended before the listener ran.
 
-  void watchServer(() => {
-    killAndReapAll();
-    Deno.exit(1);
+  void watchServer({
+    onStop: () => {
+      if (mainStatus === null) stopBeforeExit = true;
+      kill(-1, SIGNALS.SIGTERM!);
+    },
+    onGone: () => {
+      killAndReapAll();
+      Deno.exit(1);
+    },
   });
 
   await ended.promise;
@@ -178,7 +215,7 @@ export async function main(): Promise<never> {
     type: "exited",
     exitCode: status?.exitCode ?? null,
     signal: status?.signal ?? null,
-    terminated: termBeforeExit,
+    terminated: stopBeforeExit,
   });
   Deno.exit(0);
 }

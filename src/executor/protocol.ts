@@ -7,26 +7,37 @@
  *    server's own cgroup, with stdin and stdout as pipes.
  * 2. The server writes ONE line to the executor's stdin: an
  *    {@link ExecutorConfig} as JSON. It keeps stdin open for the job's
- *    lifetime; end-of-file on stdin means "the server is gone": the executor
- *    then kills the job and exits, so no job outlives its server.
- * 3. The executor isolates itself (new mount, network, UTS and IPC
- *    namespaces; `/` made private; a fresh /proc; hostname; `lo` up), joins
- *    the job's cgroup, spawns the job's main process (which therefore is in
- *    the cgroup from its first instruction), applies the `cgroup.afterSpawn`
- *    writes at once (limits that would otherwise also constrain the
- *    executor's spawn: memory and pids) and returns to its own cgroup (so
- *    its memory is never charged to the job).
- * 4. The executor writes {@link ExecutorReport} lines to stdout, as JSON:
+ *    lifetime and may send {@link ExecutorCommand} lines later.
+ *    End-of-file on stdin means "the server is gone": the executor then
+ *    kills the job and exits, so no job outlives its server.
+ * 3. The executor builds the job's sandbox (see ./_sandbox.ts): new mount,
+ *    network, UTS and IPC namespaces; a new root of its own (the host's
+ *    file system read-only, masked paths, a private /work, /tmp, /dev,
+ *    /proc and /sys) entered with pivot_root; hostname; `lo` up. The files
+ *    it needs later (the output file, cgroup control files) are opened
+ *    BEFORE the root changes, since the job's view cannot reach them.
+ * 4. It joins the job's cgroup, enters a new cgroup namespace there, and
+ *    spawns the job's main process as the job's user (see ./_identity.ts:
+ *    no capabilities, no_new_privs, a seccomp filter) with the output file
+ *    as stdout and stderr, so it is limited from its first instruction. It
+ *    then applies the `cgroup.afterSpawn` writes (limits that would
+ *    otherwise also constrain the executor's spawn: memory and pids) and
+ *    returns to its own cgroup (so its memory is never charged to the job).
+ * 5. The executor writes {@link ExecutorReport} lines to stdout, as JSON:
  *    first exactly one of `started` or `start-failed`; after `started`,
  *    exactly one `exited` once the job has ended and every process of it is
  *    gone. Then it exits with code 0.
  *
- * ## Signals the executor handles
- * - SIGTERM: forwarded to every process of the job (`kill(-1, SIGTERM)` from
- *   the namespace's PID 1), not only the main process. The executor itself
- *   keeps running until the main process has ended.
- * - SIGKILL (sent by the server after the grace period): the kernel kills
- *   the whole PID namespace with it; no `exited` report is written.
+ * ## Commands (server to executor, one JSON line each, after the config)
+ * - `{"type":"stop"}`: SIGTERM to every process of the job
+ *   (`kill(-1, SIGTERM)` from the namespace's PID 1), not only the main
+ *   process. The executor keeps running until the main process has ended.
+ *
+ * Stops travel over stdin, not as signals: the executor installs no
+ * SIGTERM handler, so as a PID 1 it cannot be signalled by anything in its
+ * namespace, and a job cannot fake a stop. SIGKILL from the server (after
+ * the grace period) still ends it: the kernel then kills the whole PID
+ * namespace, and no `exited` report is written.
  *
  * The executor reaps every process reparented to it while the job runs.
  * When the main process ends, every process left in the job is SIGKILLed
@@ -34,6 +45,12 @@
  *
  * @module
  */
+
+/** The protocol version this file describes. */
+export const PROTOCOL_VERSION = 2;
+
+/** Where the job's private working directory appears in its own view. */
+export const JOB_WORK_DIR = "/work";
 
 /** A write to a cgroup control file. */
 export interface ControlWrite {
@@ -43,22 +60,61 @@ export interface ControlWrite {
   value: string;
 }
 
-/** What the server tells the executor: the first and only line on stdin. */
+/** The user and group a job runs as; never 0 unless the server allows root jobs. */
+export interface JobIdentity {
+  /** User id of the job's processes (real, effective, saved, file system). */
+  uid: number;
+  /** Group id; the job has no supplementary groups. */
+  gid: number;
+}
+
+/** A bind mount of a host path into the job's view. */
+export interface BindMount {
+  /** Absolute host path (file or directory). */
+  source: string;
+  /** Absolute path in the job's view. */
+  target: string;
+  /** Mounted read-only when true. */
+  readOnly: boolean;
+}
+
+/** How the job's file-system view is built; see ./_sandbox.ts. */
+export interface SandboxConfig {
+  /**
+   * An empty host directory the executor mounts the job's root on, inside
+   * its own mount namespace (so every executor can use the same one).
+   */
+  rootDir: string;
+  /** Host directory mounted read-write at {@link JOB_WORK_DIR}. */
+  workDir: string;
+  /** Absolute host paths (symlinks resolved) hidden from the job: empty and unreadable. */
+  masks: string[];
+  /** Extra bind mounts from the server's configuration. */
+  binds: BindMount[];
+  /** Size limit of /tmp, /var/tmp and /dev/shm, each, in bytes. */
+  tmpSizeBytes: number;
+}
+
+/** What the server tells the executor: the first line on stdin. */
 export interface ExecutorConfig {
-  /** Protocol version; currently 1. */
-  version: 1;
-  /** Program to run; looked up in `env.PATH` when it has no slash. */
+  /** Protocol version; {@link PROTOCOL_VERSION}. */
+  version: typeof PROTOCOL_VERSION;
+  /** Program to run; looked up in `env.PATH` (in the job's view) when it has no slash. */
   command: string;
   /** Arguments after the program name. */
   args: string[];
   /** The job's complete environment. */
   env: Record<string, string>;
-  /** Working directory of the main process. */
+  /** Working directory of the main process, in the job's view. */
   cwd: string;
   /** Hostname inside the job's UTS namespace. */
   hostname: string;
-  /** The job's output file; stdout and stderr are opened on it with O_APPEND. */
+  /** The job's output file (host path); opened by the executor, handed to the job as fds 1 and 2. */
   outputPath: string;
+  /** Who the job runs as. */
+  identity: JobIdentity;
+  /** The job's file-system view. */
+  sandbox: SandboxConfig;
   /** Cgroup placement of the main process. */
   cgroup: {
     /** `cgroup.procs` files of the job's cgroup: joined before spawning. */
@@ -69,6 +125,9 @@ export interface ExecutorConfig {
     afterSpawn: ControlWrite[];
   };
 }
+
+/** What the server may tell a running executor: one JSON object per line on stdin. */
+export type ExecutorCommand = { type: "stop" };
 
 /** Why the main process could not be started. */
 export type StartFailureReason =
@@ -98,7 +157,7 @@ export type ExecutorReport =
     /** Name of the signal that ended the main process, e.g. `SIGKILL`. */
     signal: string | null;
     /**
-     * True when the executor received SIGTERM (a stop) before the main
+     * True when the executor received a `stop` command before the main
      * process ended, so the server can tell "stopped" from "exited by
      * itself" even when a stop races the job's own exit.
      */
@@ -114,6 +173,41 @@ function isStringRecord(v: unknown): v is Record<string, string> {
     Object.values(v).every((x) => typeof x === "string");
 }
 
+function isIdentity(v: unknown): v is JobIdentity {
+  const id = v as Record<string, unknown> | null;
+  return typeof id === "object" && id !== null &&
+    [id.uid, id.gid].every((n) => Number.isInteger(n) && (n as number) >= 0);
+}
+
+function isBindMount(v: unknown): v is BindMount {
+  const b = v as Record<string, unknown> | null;
+  return typeof b === "object" && b !== null && typeof b.source === "string" &&
+    typeof b.target === "string" && typeof b.readOnly === "boolean";
+}
+
+function checkSandbox(v: unknown): void {
+  const sb = v as Record<string, unknown> | null;
+  if (typeof sb !== "object" || sb === null) {
+    throw new TypeError("Executor config: sandbox is missing");
+  }
+  for (const key of ["rootDir", "workDir"] as const) {
+    if (typeof sb[key] !== "string" || !(sb[key] as string).startsWith("/")) {
+      throw new TypeError(`Executor config: sandbox.${key} must be an absolute path`);
+    }
+  }
+  if (!isStringArray(sb.masks)) {
+    throw new TypeError("Executor config: sandbox.masks must be strings");
+  }
+  if (!Array.isArray(sb.binds) || !sb.binds.every(isBindMount)) {
+    throw new TypeError(
+      "Executor config: sandbox.binds must be {source, target, readOnly} objects",
+    );
+  }
+  if (!Number.isSafeInteger(sb.tmpSizeBytes) || (sb.tmpSizeBytes as number) <= 0) {
+    throw new TypeError("Executor config: sandbox.tmpSizeBytes must be a positive integer");
+  }
+}
+
 /**
  * Parses and validates the config line; throws a TypeError naming the first
  * field that is wrong.
@@ -122,12 +216,18 @@ export function parseConfig(line: string): ExecutorConfig {
   const v: unknown = JSON.parse(line);
   if (typeof v !== "object" || v === null) throw new TypeError("Executor config: not an object");
   const c = v as Record<string, unknown>;
-  if (c.version !== 1) throw new TypeError(`Executor config: unsupported version ${c.version}`);
+  if (c.version !== PROTOCOL_VERSION) {
+    throw new TypeError(`Executor config: unsupported version ${c.version}`);
+  }
   for (const key of ["command", "cwd", "hostname", "outputPath"] as const) {
     if (typeof c[key] !== "string") throw new TypeError(`Executor config: ${key} must be a string`);
   }
   if (!isStringArray(c.args)) throw new TypeError("Executor config: args must be strings");
   if (!isStringRecord(c.env)) throw new TypeError("Executor config: env must map strings");
+  if (!isIdentity(c.identity)) {
+    throw new TypeError("Executor config: identity must be {uid, gid}, whole numbers >= 0");
+  }
+  checkSandbox(c.sandbox);
   const cg = c.cgroup as Record<string, unknown> | undefined;
   if (typeof cg !== "object" || cg === null) {
     throw new TypeError("Executor config: cgroup is missing");
@@ -143,6 +243,14 @@ export function parseConfig(line: string): ExecutorConfig {
     throw new TypeError("Executor config: cgroup.afterSpawn must be {path, value} objects");
   }
   return v as ExecutorConfig;
+}
+
+/** Parses one command line; throws a TypeError for anything else. */
+export function parseCommand(line: string): ExecutorCommand {
+  const v: unknown = JSON.parse(line);
+  const c = v as Record<string, unknown> | null;
+  if (typeof c === "object" && c !== null && c.type === "stop") return { type: "stop" };
+  throw new TypeError(`Executor command: unexpected ${JSON.stringify(line).slice(0, 200)}`);
 }
 
 /** Parses one report line; throws a TypeError for anything else. */

@@ -1,14 +1,28 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { type ExecutorConfig, type ExecutorReport, parseConfig, parseReport } from "./protocol.ts";
+import {
+  type ExecutorConfig,
+  type ExecutorReport,
+  parseCommand,
+  parseConfig,
+  parseReport,
+} from "./protocol.ts";
 
 const config: ExecutorConfig = {
-  version: 1,
+  version: 2,
   command: "sh",
   args: ["-c", "echo hi"],
   env: { PATH: "/bin" },
   cwd: "/",
   hostname: "job-1",
   outputPath: "/tmp/out",
+  identity: { uid: 61184, gid: 61184 },
+  sandbox: {
+    rootDir: "/var/lib/jobworker/sandbox-root",
+    workDir: "/var/lib/jobworker/jobs/1/work",
+    masks: ["/var/lib/jobworker", "/etc/jobworker"],
+    binds: [{ source: "/opt/tools", target: "/tools", readOnly: true }],
+    tmpSizeBytes: 64 << 20,
+  },
   cgroup: {
     join: ["/sys/fs/cgroup/x/cgroup.procs"],
     home: ["/sys/fs/cgroup/cgroup.procs"],
@@ -21,7 +35,22 @@ Deno.test("a config survives the JSON round trip", () => {
 });
 
 Deno.test("a malformed config is refused naming the field", () => {
-  assertThrows(() => parseConfig(JSON.stringify({ ...config, version: 2 })), TypeError, "version");
+  assertThrows(() => parseConfig(JSON.stringify({ ...config, version: 1 })), TypeError, "version");
+  assertThrows(
+    () => parseConfig(JSON.stringify({ ...config, identity: { uid: -1, gid: 0 } })),
+    TypeError,
+    "identity",
+  );
+  assertThrows(
+    () => parseConfig(JSON.stringify({ ...config, sandbox: { ...config.sandbox, rootDir: "x" } })),
+    TypeError,
+    "sandbox.rootDir",
+  );
+  assertThrows(
+    () => parseConfig(JSON.stringify({ ...config, sandbox: { ...config.sandbox, binds: [{}] } })),
+    TypeError,
+    "sandbox.binds",
+  );
   assertThrows(() => parseConfig(JSON.stringify({ ...config, args: [1] })), TypeError, "args");
   assertThrows(() => parseConfig(JSON.stringify({ ...config, cwd: 1 })), TypeError, "cwd");
   assertThrows(
@@ -50,4 +79,10 @@ Deno.test("a malformed report is refused", () => {
   assertThrows(() => parseReport('{"type":"exited","exitCode":1,"signal":null}'), TypeError);
   assertThrows(() => parseReport('{"type":"started"}'), TypeError);
   assertThrows(() => parseReport('{"type":"nope"}'), TypeError);
+});
+
+Deno.test("commands parse; anything else is refused", () => {
+  assertEquals(parseCommand('{"type":"stop"}'), { type: "stop" });
+  assertThrows(() => parseCommand('{"type":"reboot"}'), TypeError);
+  assertThrows(() => parseCommand("[]"), TypeError);
 });

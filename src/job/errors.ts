@@ -45,3 +45,15 @@ export class JobPreconditionError extends Error {
     this.name = "JobPreconditionError";
   }
 }
+
+/**
+ * The request is valid but the server's policy does not let this caller
+ * do it (e.g. run a job as a uid outside the allowed ranges).
+ */
+export class JobPermissionError extends Error {
+  /** @param message the full message, e.g. "Cannot start job: uid 0 ... is not allowed". */
+  constructor(message: string) {
+    super(message);
+    this.name = "JobPermissionError";
+  }
+}

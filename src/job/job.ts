@@ -6,6 +6,7 @@
  */
 import type { CgroupStats, JobCgroup, ResourceLimits } from "../cgroup/mod.ts";
 import type { ExecutorProcess } from "../executor/launch.ts";
+import type { JobIdentity } from "../executor/protocol.ts";
 import type { OutputFile, OutputReader } from "../output/mod.ts";
 import type { ResolvedSpec } from "./spec.ts";
 
@@ -36,6 +37,10 @@ export interface JobStatus {
   id: string;
   /** Who started the job (the client certificate's CN on the server). */
   owner: string;
+  /** The user id the job's processes run as. */
+  uid: number;
+  /** The group id the job's processes run as (they have no supplementary groups). */
+  gid: number;
   command: string;
   args: string[];
   state: JobState;
@@ -78,6 +83,7 @@ export interface JobParts {
   id: string;
   owner: string;
   spec: ResolvedSpec;
+  identity: JobIdentity;
   executor: ExecutorProcess;
   cgroup: JobCgroup;
   output: OutputFile;
@@ -154,6 +160,8 @@ export class Job {
     return {
       id: this.id,
       owner: this.owner,
+      uid: this.#parts.identity.uid,
+      gid: this.#parts.identity.gid,
       command: this.spec.command,
       args: [...this.spec.args],
       state: this.#state,
@@ -193,7 +201,7 @@ export class Job {
     }
     if (this.#state === "running") {
       this.#stopRequested = true;
-      this.#parts.executor.signal("SIGTERM");
+      this.#parts.executor.stop();
       const deadline = performance.now() + graceMs;
       if (deadline < this.#killDeadline) {
         this.#killDeadline = deadline;
@@ -216,7 +224,7 @@ export class Job {
 
   #forceKill(): void {
     this.#killTimer = undefined;
-    this.#parts.executor.signal("SIGKILL");
+    this.#parts.executor.kill();
     // The executor's death takes its PID namespace along; cgroup.kill (v2)
     // or a sweep (v1) also catches anything that might be mid-fork.
     this.#killing = this.#parts.cgroup.kill().catch(() => {});

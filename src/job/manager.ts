@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   type CgroupDriver,
   detectCgroupDriver,
@@ -15,11 +15,13 @@ import {
 } from "../cgroup/mod.ts";
 import { launchExecutor } from "../executor/launch.ts";
 import type { ExecutorProcess } from "../executor/launch.ts";
-import type { ExecutorReport } from "../executor/protocol.ts";
+import { type BindMount, type ExecutorReport, PROTOCOL_VERSION } from "../executor/protocol.ts";
 import { OutputFile } from "../output/mod.ts";
 import { JobNotFoundError, JobPreconditionError, JobSpecError } from "./errors.ts";
+import { checkRunAs, DEFAULT_JOB_UID_RANGE, type IdRange, rangesOverlap } from "./identity.ts";
 import { Job, type StopOptions } from "./job.ts";
 import { type JobSpec, resolveSpec } from "./spec.ts";
+import { UidPool } from "./_uid_pool.ts";
 
 /** Options of {@link JobManager.create}. */
 export interface JobManagerOptions {
@@ -40,22 +42,120 @@ export interface JobManagerOptions {
   executorCommand?: readonly string[];
   /** A ready cgroup driver, instead of detecting one. */
   cgroupDriver?: CgroupDriver;
+  /**
+   * Each running job gets a uid (and gid of the same number) of its own
+   * from this range. Default {@link DEFAULT_JOB_UID_RANGE}, 61184–65519.
+   */
+  jobUidRange?: IdRange;
+  /** Ids a Start may ask for with `runAs` (default: none). Must not overlap `jobUidRange`. */
+  allowRunAs?: readonly IdRange[];
+  /**
+   * Lets `runAs` ask for uid or gid 0, where the allowed ranges include it.
+   * Such a job still has no capabilities, but owns every root-owned file it
+   * can see. Default false.
+   */
+  allowRootJobs?: boolean;
+  /**
+   * Host paths hidden from every job, besides those always hidden (the data
+   * directory, /root, /home, /run).
+   */
+  masks?: readonly string[];
+  /** Host paths bound into every job's view (`readOnly: false` only by explicit choice). */
+  binds?: readonly BindMount[];
 }
 
 /** Options of {@link JobManager.start}. */
 export interface StartOptions {
   /** The job's owner; default `local`. */
   owner?: string;
+  /**
+   * The ids this caller may ask for with `runAs`; default the manager's
+   * `allowRunAs` (a server passes wider ranges for its admins).
+   */
+  allowRunAs?: readonly IdRange[];
 }
+
+/** The sandbox settings every job shares. */
+interface SandboxSettings {
+  rootDir: string;
+  masks: string[];
+  binds: BindMount[];
+  uidPool: UidPool;
+  uidRange: IdRange;
+  allowRunAs: readonly IdRange[];
+  allowRootJobs: boolean;
+}
+
+/** The absolute, symlink-free form of `path` when it exists; else `path` made absolute. */
+async function realOrAbsolute(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+async function checkBinds(binds: readonly BindMount[]): Promise<BindMount[]> {
+  const checked: BindMount[] = [];
+  for (const b of binds) {
+    if (!b.target.startsWith("/") || b.target === "/" || b.target.split("/").includes("..")) {
+      throw new TypeError(
+        `Invalid bind target ${JSON.stringify(b.target)}: an absolute path other than /, no ".."`,
+      );
+    }
+    let source: string;
+    try {
+      source = await Deno.realPath(b.source);
+    } catch (err) {
+      throw new TypeError(
+        `Invalid bind source ${JSON.stringify(b.source)}: ${(err as Error).message}`,
+      );
+    }
+    checked.push({ source, target: b.target.replace(/\/+$/, ""), readOnly: b.readOnly });
+  }
+  return checked;
+}
+
+async function sandboxSettings(options: JobManagerOptions): Promise<SandboxSettings> {
+  const uidRange = options.jobUidRange ?? DEFAULT_JOB_UID_RANGE;
+  if (uidRange.first < 1 || uidRange.first > uidRange.last) {
+    throw new RangeError(
+      `Invalid job uid range ${uidRange.first}-${uidRange.last}: it must not include 0`,
+    );
+  }
+  const allowRunAs = [...(options.allowRunAs ?? [])];
+  if (rangesOverlap(allowRunAs, [uidRange])) {
+    throw new RangeError("The runAs ranges must not overlap the range of job uids");
+  }
+  const dataDir = await Deno.realPath(options.dataDir);
+  const rootDir = join(dataDir, "sandbox-root");
+  await Deno.mkdir(rootDir, { recursive: true, mode: 0o700 });
+  const masks = [dataDir, ...await Promise.all((options.masks ?? []).map(realOrAbsolute))];
+  return {
+    rootDir,
+    masks: [...new Set(masks)],
+    binds: await checkBinds(options.binds ?? []),
+    uidPool: new UidPool(uidRange),
+    uidRange,
+    allowRunAs,
+    allowRootJobs: options.allowRootJobs ?? false,
+  };
+}
+
+/** Size of /tmp, /var/tmp and /dev/shm of a job without a memory limit. */
+const DEFAULT_TMP_SIZE_BYTES = 512 * 1024 * 1024;
 
 async function resolveDevices(names: readonly string[]): Promise<DeviceNumber[]> {
   const found = await Promise.all(names.map((name) => deviceNumberOf(name)));
   return [...new Set(found.filter((d): d is DeviceNumber => d !== null))];
 }
 
-/** The whole disks behind `/` and `cwd` (the filesystems a job most likely uses). */
-async function disksBehind(cwd: string): Promise<DeviceNumber[]> {
-  const found = await Promise.all([wholeDiskOf("/"), wholeDiskOf(cwd)]);
+/**
+ * The whole disks behind `/` and the data directory (where the job's
+ * working directory lives): the file systems a job writes to.
+ */
+async function disksBehind(dataDir: string): Promise<DeviceNumber[]> {
+  const found = await Promise.all([wholeDiskOf("/"), wholeDiskOf(dataDir)]);
   return [...new Set(found.filter((d): d is DeviceNumber => d !== null))];
 }
 
@@ -78,7 +178,7 @@ function startFailure(report: Exclude<ExecutorReport, { type: "started" }>, spec
       );
     case "bad-cwd":
       return new JobSpecError(
-        `Cannot start job: working directory ${JSON.stringify(spec.cwd)} does not exist`,
+        `Cannot start job: working directory ${JSON.stringify(spec.cwd)} ${report.message}`,
       );
     default:
       return new Error(`Cannot start job: ${report.message}`);
@@ -104,6 +204,7 @@ export class JobManager {
   readonly #devices: DeviceNumber[] | null;
   readonly #dataDir: string;
   readonly #executorCommand: readonly string[] | undefined;
+  readonly #sandbox: SandboxSettings;
   #closed = false;
 
   private constructor(
@@ -112,12 +213,14 @@ export class JobManager {
       devices: DeviceNumber[] | null;
       dataDir: string;
       executorCommand?: readonly string[];
+      sandbox: SandboxSettings;
     },
   ) {
     this.#driver = driver;
     this.#devices = options.devices;
     this.#dataDir = options.dataDir;
     this.#executorCommand = options.executorCommand;
+    this.#sandbox = options.sandbox;
   }
 
   /** Detects the cgroup mode, prepares the parent cgroup and the data directory. */
@@ -126,13 +229,16 @@ export class JobManager {
       ? null
       : await resolveDevices(options.ioDevices);
     await Deno.mkdir(join(options.dataDir, "jobs"), { recursive: true, mode: 0o700 });
+    const sandbox = await sandboxSettings(options);
     const driver = options.cgroupDriver ??
       await detectCgroupDriver(
         options.cgroupParent === undefined ? {} : { parent: options.cgroupParent },
       );
     return new JobManager(driver, {
       devices,
-      dataDir: options.dataDir,
+      sandbox,
+      // Absolute: the executor gets paths below it and runs elsewhere.
+      dataDir: await Deno.realPath(options.dataDir),
       ...(options.executorCommand ? { executorCommand: options.executorCommand } : {}),
     });
   }
@@ -161,19 +267,18 @@ export class JobManager {
     }
     const resolved = resolveSpec(spec);
     const limits = resolved.limits;
-    const cwdInfo = await Deno.stat(resolved.cwd).catch(() => null);
-    if (cwdInfo === null || !cwdInfo.isDirectory) {
-      const problem = cwdInfo === null ? "does not exist" : "is not a directory";
-      throw new JobSpecError(
-        `Cannot start job: working directory ${JSON.stringify(resolved.cwd)} ${problem}`,
-      );
-    }
+    const sandbox = this.#sandbox;
+    const requested = resolved.runAs === null ? null : checkRunAs(resolved.runAs, {
+      allowed: options.allowRunAs ?? sandbox.allowRunAs,
+      allowRoot: sandbox.allowRootJobs,
+      dynamic: sandbox.uidRange,
+    });
     const wantsIoLimits = limits.ioReadBps !== null || limits.ioWriteBps !== null;
-    const devices = wantsIoLimits ? this.#devices ?? await disksBehind(resolved.cwd) : [];
+    const devices = wantsIoLimits ? this.#devices ?? await disksBehind(this.#dataDir) : [];
     if (wantsIoLimits && devices.length === 0) {
       throw new JobPreconditionError(
         "Cannot start job: IO limits need a block device, and none was found behind / or " +
-          JSON.stringify(resolved.cwd),
+          JSON.stringify(this.#dataDir),
       );
     }
 
@@ -181,8 +286,22 @@ export class JobManager {
     const dir = join(this.#dataDir, "jobs", id);
     const undo: Array<() => Promise<unknown>> = [];
     try {
+      let identity = requested;
+      if (identity === null) {
+        const uid = sandbox.uidPool.acquire();
+        if (uid === null) {
+          throw new JobPreconditionError(
+            "Cannot start job: every uid of the job range is in use by a running job",
+          );
+        }
+        undo.push(() => Promise.resolve(sandbox.uidPool.release(uid)));
+        identity = { uid, gid: uid };
+      }
       await Deno.mkdir(dir, { mode: 0o700 });
       undo.push(() => Deno.remove(dir, { recursive: true }));
+      const workDir = join(dir, "work");
+      await Deno.mkdir(workDir, { mode: 0o700 });
+      await Deno.chown(workDir, identity.uid, identity.gid);
       const output = await OutputFile.create(join(dir, "output"));
       undo.push(() => output.close());
       const cgroup: JobCgroup = await this.#driver.create(id);
@@ -199,13 +318,21 @@ export class JobManager {
 
       const startedAt = new Date();
       const executor: ExecutorProcess = launchExecutor({
-        version: 1,
+        version: PROTOCOL_VERSION,
         command: resolved.command,
         args: resolved.args,
         env: resolved.env,
         cwd: resolved.cwd,
         hostname: `job-${id.slice(0, 8)}`,
         outputPath: output.path,
+        identity,
+        sandbox: {
+          rootDir: sandbox.rootDir,
+          workDir,
+          masks: sandbox.masks,
+          binds: sandbox.binds,
+          tmpSizeBytes: limits.memoryBytes ?? DEFAULT_TMP_SIZE_BYTES,
+        },
         cgroup: {
           join: [...cgroup.procsFiles],
           home: [...this.#driver.homeProcsFiles],
@@ -213,7 +340,7 @@ export class JobManager {
         },
       }, this.#executorCommand ? { command: this.#executorCommand } : {});
       undo.push(async () => {
-        executor.signal("SIGKILL");
+        executor.kill();
         await executor.status;
       });
       const first = await executor.startReport;
@@ -223,12 +350,18 @@ export class JobManager {
         id,
         owner: options.owner ?? "local",
         spec: resolved,
+        identity,
         executor,
         cgroup,
         output,
         startedAt,
       });
       this.#jobs.set(id, job);
+      if (requested === null) {
+        const uid = identity.uid;
+        // Free for another job once every process of this one is gone.
+        void job.wait().finally(() => sandbox.uidPool.release(uid));
+      }
       return job;
     } catch (err) {
       for (const step of undo.reverse()) await step().catch(() => {});

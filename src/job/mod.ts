@@ -15,7 +15,21 @@
  *
  * @module
  */
-export { JobNotFoundError, JobPreconditionError, JobSpecError } from "./errors.ts";
+export {
+  JobNotFoundError,
+  JobPermissionError,
+  JobPreconditionError,
+  JobSpecError,
+} from "./errors.ts";
+export {
+  DEFAULT_JOB_UID_RANGE,
+  formatIdRanges,
+  type IdRange,
+  MAX_ID,
+  parseIdRanges,
+  type RunAs,
+} from "./identity.ts";
+export { type BindMount, JOB_WORK_DIR } from "../executor/protocol.ts";
 export {
   DEFAULT_GRACE_MS,
   Job,

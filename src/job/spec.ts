@@ -6,7 +6,9 @@
  * @module
  */
 import type { ResourceLimits } from "../cgroup/types.ts";
+import { JOB_WORK_DIR } from "../executor/protocol.ts";
 import { JobSpecError } from "./errors.ts";
+import type { RunAs } from "./identity.ts";
 
 /** Resource limits as a user gives them; omitted ones get {@link DEFAULT_LIMITS}. */
 export interface LimitsInput {
@@ -33,10 +35,18 @@ export interface JobSpec {
    * The server's own environment is never passed to jobs.
    */
   env?: Readonly<Record<string, string>>;
-  /** Absolute working directory. Default `/`. */
+  /**
+   * Absolute working directory in the job's view. Default
+   * {@link JOB_WORK_DIR}, the job's private writable directory.
+   */
   cwd?: string;
   /** Resource limits. */
   limits?: LimitsInput;
+  /**
+   * Run as these ids instead of a fresh uid of the job's own; only where the
+   * server's policy allows it (see ./identity.ts).
+   */
+  runAs?: RunAs;
 }
 
 /** A validated spec with every default filled in. */
@@ -46,6 +56,8 @@ export interface ResolvedSpec {
   env: Record<string, string>;
   cwd: string;
   limits: ResourceLimits;
+  /** The ids asked for, or null for a uid of the job's own. */
+  runAs: RunAs | null;
 }
 
 /**
@@ -73,7 +85,7 @@ export const MAX_PIDS = 4_194_304;
 /** The environment every job starts from. */
 export const DEFAULT_ENV: Readonly<Record<string, string>> = {
   PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-  HOME: "/root",
+  HOME: JOB_WORK_DIR,
   LANG: "C.UTF-8",
 };
 
@@ -144,6 +156,16 @@ function resolveLimits(input: LimitsInput | undefined, hostCpus: number): Resour
   return limits;
 }
 
+function resolveRunAs(runAs: RunAs): RunAs {
+  if (typeof runAs !== "object" || runAs === null) fail("runAs must be an object {uid, gid}");
+  const whole = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  if (!whole(runAs.uid)) fail("runAs uid must be a whole number, 0 or more");
+  if (runAs.gid !== undefined && !whole(runAs.gid)) {
+    fail("runAs gid must be a whole number, 0 or more");
+  }
+  return runAs.gid === undefined ? { uid: runAs.uid } : { uid: runAs.uid, gid: runAs.gid };
+}
+
 /**
  * Validates `spec` and fills in defaults. Throws a {@link JobSpecError}
  * naming the first problem, e.g. `Cannot start job: command is empty`.
@@ -172,8 +194,9 @@ export function resolveSpec(
     }
     env[name] = checkString(value, `environment variable ${name}`);
   }
-  const cwd = checkString(spec.cwd ?? "/", "working directory");
+  const cwd = checkString(spec.cwd ?? JOB_WORK_DIR, "working directory");
   if (!cwd.startsWith("/")) fail(`working directory ${JSON.stringify(cwd)} is not absolute`);
   const hostCpus = options.hostCpus ?? navigator.hardwareConcurrency;
-  return { command, args, env, cwd, limits: resolveLimits(spec.limits, hostCpus) };
+  const runAs = spec.runAs === undefined ? null : resolveRunAs(spec.runAs);
+  return { command, args, env, cwd, limits: resolveLimits(spec.limits, hostCpus), runAs };
 }

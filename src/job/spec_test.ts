@@ -8,9 +8,16 @@ Deno.test("omitted fields get the documented defaults", () => {
     command: "true",
     args: [],
     env: { ...DEFAULT_ENV },
-    cwd: "/",
+    cwd: "/work",
     limits: { ...DEFAULT_LIMITS },
+    runAs: null,
   });
+  assertEquals(DEFAULT_ENV.HOME, "/work");
+});
+
+Deno.test("runAs is checked for shape here (the policy is the manager's)", () => {
+  assertEquals(resolveSpec({ command: "id", runAs: { uid: 1000 } }).runAs, { uid: 1000 });
+  assertEquals(resolveSpec({ command: "id", runAs: { uid: 0, gid: 5 } }).runAs, { uid: 0, gid: 5 });
 });
 
 Deno.test("given limits, env and cwd override the defaults", () => {
@@ -56,6 +63,9 @@ Deno.test("invalid specs are refused with a message naming the problem", () => {
     [{ command: "echo", limits: { ioReadBps: -5 } }, "io read limit must be at least 1024"],
     [{ command: "echo", limits: { ioWriteBps: 10 } }, "io write limit must be at least 1024"],
     [{ command: "echo", limits: "big" }, "limits must be an object"],
+    [{ command: "id", runAs: 1000 }, "runAs must be an object {uid, gid}"],
+    [{ command: "id", runAs: { uid: -1 } }, "runAs uid must be a whole number, 0 or more"],
+    [{ command: "id", runAs: { uid: 1, gid: 1.5 } }, "runAs gid must be a whole number"],
   ];
   for (const [spec, message] of cases) {
     // deno-lint-ignore no-explicit-any

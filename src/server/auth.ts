@@ -6,6 +6,7 @@
  * @module
  */
 import { status } from "@grpc/grpc-js";
+import type { IdRange } from "../job/mod.ts";
 import { RequestError } from "./errors.ts";
 
 /** An authenticated caller. */
@@ -34,6 +35,8 @@ export interface AuthPolicy {
   admins: ReadonlySet<string>;
   /** When set, only these CNs (and admins) may call at all. */
   allowedUsers?: ReadonlySet<string>;
+  /** The ids admins may ask for with runAs; unset: the same as everyone. */
+  adminRunAs?: readonly IdRange[];
 }
 
 /**
@@ -67,4 +70,12 @@ export function callerOf(call: AuthContextSource, policy: AuthPolicy): Caller {
 /** Whether `caller` may see and control a job owned by `owner`. */
 export function mayAccess(caller: Caller, owner: string): boolean {
   return caller.admin || caller.user === owner;
+}
+
+/**
+ * The runAs ranges `caller` may ask for, or undefined for the job
+ * manager's default (what everyone may ask for).
+ */
+export function runAsRangesOf(caller: Caller, policy: AuthPolicy): readonly IdRange[] | undefined {
+  return caller.admin ? policy.adminRunAs : undefined;
 }

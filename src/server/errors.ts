@@ -6,7 +6,12 @@
  * @module
  */
 import { status } from "@grpc/grpc-js";
-import { JobNotFoundError, JobPreconditionError, JobSpecError } from "../job/mod.ts";
+import {
+  JobNotFoundError,
+  JobPermissionError,
+  JobPreconditionError,
+  JobSpecError,
+} from "../job/mod.ts";
 
 /** An error with the gRPC status it must be answered with. */
 export class RequestError extends Error {
@@ -43,6 +48,9 @@ export function toStatusError(
   if (err instanceof RequestError) return { code: err.code, details: err.message };
   if (err instanceof JobSpecError) return { code: status.INVALID_ARGUMENT, details: err.message };
   if (err instanceof JobNotFoundError) return { code: status.NOT_FOUND, details: err.message };
+  if (err instanceof JobPermissionError) {
+    return { code: status.PERMISSION_DENIED, details: err.message };
+  }
   if (err instanceof JobPreconditionError) {
     return { code: status.FAILED_PRECONDITION, details: err.message };
   }

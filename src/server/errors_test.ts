@@ -1,6 +1,11 @@
 import { assertEquals } from "@std/assert";
 import { status } from "@grpc/grpc-js";
-import { JobNotFoundError, JobPreconditionError, JobSpecError } from "../job/mod.ts";
+import {
+  JobNotFoundError,
+  JobPermissionError,
+  JobPreconditionError,
+  JobSpecError,
+} from "../job/mod.ts";
 import { RequestError, toStatusError } from "./errors.ts";
 
 Deno.test("library errors map to their status codes with their messages", () => {
@@ -14,6 +19,10 @@ Deno.test("library errors map to their status codes with their messages", () => 
   assertEquals(
     toStatusError(new JobPreconditionError("shutting down"), { log }).code,
     status.FAILED_PRECONDITION,
+  );
+  assertEquals(
+    toStatusError(new JobPermissionError("Cannot start job: uid 0 is not allowed"), { log }),
+    { code: status.PERMISSION_DENIED, details: "Cannot start job: uid 0 is not allowed" },
   );
   assertEquals(
     toStatusError(new RequestError(status.UNAUTHENTICATED, "no cert"), { log }),

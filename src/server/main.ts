@@ -11,6 +11,12 @@
  *   --cgroup-parent PATH   job cgroups go below this, inside the server's own cgroup
  *                          (default jobworker)
  *   --shutdown-grace SECONDS  grace period for jobs when the server stops (default 10)
+ *   --job-uid-range FIRST-LAST  uids (and gids) of jobs' own users (default 61184-65519)
+ *   --allow-run-as RANGES  ids a Start may ask for with runAs (default: none)
+ *   --admin-run-as RANGES  ids admins may ask for (default: as --allow-run-as)
+ *   --allow-root-jobs      runAs may ask for uid/gid 0 where the ranges include it
+ *   --mask PATH            hide PATH from every job (repeatable)
+ *   --ro-bind SRC[:DST], --bind SRC[:DST]  show a host path in every job (repeatable)
  *
  * With no TLS flags and no ./certs, development certificates are made
  * first (CA, server, and clients alice, bob, admin) and their place is
@@ -24,7 +30,9 @@ import { makeCertificates, serverCertPaths } from "../certs/mod.ts";
 import { EXECUTOR_ARG } from "../executor/launch.ts";
 import { main as executorMain } from "../executor/main.ts";
 import { JobManager } from "../job/mod.ts";
+import { sandboxOptions } from "./_sandbox_flags.ts";
 import { startServer } from "./server.ts";
+import { dirname } from "node:path";
 
 const HELP = `Usage: deno task serve [options]
 
@@ -39,6 +47,21 @@ Options:
                             with a certificate from the CA)
   --cgroup-parent PATH      cgroup below the server's own for jobs (default jobworker)
   --shutdown-grace SECONDS  grace period for jobs at shutdown (default 10)
+
+Job sandbox (see README, "Security model"):
+  --job-uid-range FIRST-LAST  each running job gets a uid/gid of its own from here
+                            (default 61184-65519)
+  --allow-run-as RANGES     ids (e.g. 1000-1999,3000) a Start may ask for with runAs;
+                            repeatable (default: none)
+  --admin-run-as RANGES     ids admins may ask for; repeatable (default: as --allow-run-as)
+  --allow-root-jobs         let runAs ask for uid or gid 0 (where the ranges include 0):
+                            such a job owns every root-owned file it can see
+  --mask PATH               hide PATH (empty, unreadable) from every job; repeatable.
+                            Always hidden: the data dir, the TLS files' dirs, /root,
+                            /home, /run
+  --ro-bind SRC[:DST]       show host path SRC at DST (default the same) read-only in
+                            every job; repeatable
+  --bind SRC[:DST]          the same, writable; repeatable
   -h, --help                this help
 `;
 
@@ -59,6 +82,13 @@ async function main(): Promise<number> {
       "allow-user": { type: "string", multiple: true },
       "cgroup-parent": { type: "string", default: "jobworker" },
       "shutdown-grace": { type: "string", default: "10" },
+      "job-uid-range": { type: "string" },
+      "allow-run-as": { type: "string", multiple: true },
+      "admin-run-as": { type: "string", multiple: true },
+      "allow-root-jobs": { type: "boolean", default: false },
+      mask: { type: "string", multiple: true },
+      "ro-bind": { type: "string", multiple: true },
+      bind: { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -88,13 +118,27 @@ async function main(): Promise<number> {
     key: values.key ?? defaults.key,
   };
 
+  const sandbox = sandboxOptions({
+    uidRange: values["job-uid-range"],
+    allowRunAs: values["allow-run-as"],
+    adminRunAs: values["admin-run-as"],
+    masks: [...(values.mask ?? []), ...[tls.ca, tls.cert, tls.key].map((f) => dirname(f))],
+    roBinds: values["ro-bind"],
+    binds: values.bind,
+  });
   const manager = await JobManager.create({
     dataDir: values["data-dir"],
     cgroupParent: values["cgroup-parent"],
+    allowRootJobs: values["allow-root-jobs"],
+    ...sandbox.manager,
   });
   const admins = new Set(values.admin ?? ["admin"]);
   const allowed = values["allow-user"];
-  const policy = allowed === undefined ? { admins } : { admins, allowedUsers: new Set(allowed) };
+  const policy = {
+    admins,
+    ...(allowed === undefined ? {} : { allowedUsers: new Set(allowed) }),
+    ...(sandbox.adminRunAs === undefined ? {} : { adminRunAs: sandbox.adminRunAs }),
+  };
   let server;
   try {
     server = await startServer({ address: values.addr, tls, manager, policy });

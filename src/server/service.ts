@@ -19,7 +19,7 @@ import type {
   StreamOutputRequestMessage,
 } from "../api/proto.ts";
 import { type Job, type JobManager, JobNotFoundError } from "../job/mod.ts";
-import { type AuthPolicy, type Caller, callerOf, mayAccess } from "./auth.ts";
+import { type AuthPolicy, type Caller, callerOf, mayAccess, runAsRangesOf } from "./auth.ts";
 import { RequestError, toStatusError } from "./errors.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -132,8 +132,10 @@ export function jobWorkerHandlers(context: ServiceContext): grpc.UntypedServiceI
   const Start = unary<StartRequestMessage, StartResponseMessage>(
     context,
     async (caller, request) => {
+      const allowRunAs = runAsRangesOf(caller, context.policy);
       const job = await context.manager.start(specFromStartRequest(request), {
         owner: caller.user,
+        ...(allowRunAs === undefined ? {} : { allowRunAs }),
       });
       return { id: job.id, status: statusToMessage(await job.status()) };
     },

@@ -57,7 +57,10 @@ export interface TestContext {
   root: string;
   /** The manager's data directory (`<root>/data`). */
   dataDir: string;
-  /** A scratch directory for files jobs and the test share (`<root>/scratch`). */
+  /**
+   * A scratch directory for files jobs and the test share (`<root>/scratch`,
+   * mode 0777, bound into every job at the same path).
+   */
   scratch: string;
   /** The unique cgroup parent, relative to this process's own cgroups. */
   cgroupParent: string;
@@ -90,8 +93,19 @@ export async function withManager(
   try {
     const dataDir = join(root, "data");
     const scratch = join(root, "scratch");
-    await Deno.mkdir(scratch, { mode: 0o755 });
-    manager = await JobManager.create({ dataDir, cgroupParent, ...options.manager });
+    await Deno.mkdir(scratch);
+    // Jobs run as users of their own: the scratch dir is theirs to write too.
+    await Deno.chmod(scratch, 0o777);
+    manager = await JobManager.create({
+      dataDir,
+      cgroupParent,
+      ...options.manager,
+      // Jobs see the scratch dir at the same path as the test (their /tmp is their own).
+      binds: [
+        { source: scratch, target: scratch, readOnly: false },
+        ...options.manager?.binds ?? [],
+      ],
+    });
     await withTimeout(
       fn({ manager, root, dataDir, scratch, cgroupParent, parentDirs }),
       options.timeoutMs ?? 30_000,

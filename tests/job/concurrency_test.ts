@@ -28,7 +28,7 @@ rootTest(
       // FIFO (opened read-write, so the open never blocks) to which the test
       // writes one byte per job only once every job runs.
       const fifo = join(scratch, "barrier");
-      assertEquals((await run("mkfifo", [fifo])).code, 0);
+      assertEquals((await run("mkfifo", ["-m", "666", fifo])).code, 0); // jobs are other users
       const fdsBefore = await fdCount();
       const script = `echo "start $1"; exec 3<>${fifo}; read -N 1 -t 20 -u 3 go; ` +
         `sleep 1; echo "end $1 $go"`;

@@ -96,7 +96,8 @@ rootTest(
       const disk = await diskBehind(scratch);
       assert(disk !== null, `no block device behind ${scratch}`);
       const version = manager.cgroupVersion;
-      const write = `dd if=/dev/zero of=io-file bs=1M count=${SIZE_MIB} oflag=direct`;
+      // umask 0: every job is a user of its own, and the later ones rewrite the file.
+      const write = `umask 0; dd if=/dev/zero of=io-file bs=1M count=${SIZE_MIB} oflag=direct`;
       const read = `dd if=io-file of=/dev/null bs=1M iflag=direct`;
 
       /** Runs `command` in `scratch` (so the disk comes from the cwd), returns its seconds. */

@@ -18,27 +18,31 @@ import {
   withManager,
 } from "./_fixture.ts";
 
-rootTest("ps -e inside shows only the job's processes, PID 1 being the executor", async () => {
-  await withManager(async ({ manager }) => {
-    const host = await run("ps", ["-e", "-o", "pid="]);
-    const hostCount = host.out.trim().split("\n").length;
-    const job = await manager.start(sh("sleep 30 & ps -e -o pid=,comm=; kill $!"));
-    const status = await job.wait();
-    assertEquals(status.exitCode, 0);
-    const procs = (await outputText(job)).trim().split("\n").map((line) => {
-      const [pid, comm] = line.trim().split(/\s+/);
-      return { pid: Number(pid), comm };
+rootTest(
+  "ps -e inside shows only the job's own processes; the executor (PID 1) is hidden",
+  async () => {
+    await withManager(async ({ manager }) => {
+      const host = await run("ps", ["-e", "-o", "pid="]);
+      const hostCount = host.out.trim().split("\n").length;
+      const job = await manager.start(sh("sleep 30 & ps -e -o pid=,comm=; kill $!"));
+      const status = await job.wait();
+      assertEquals(status.exitCode, 0);
+      const procs = (await outputText(job)).trim().split("\n").map((line) => {
+        const [pid, comm] = line.trim().split(/\s+/);
+        return { pid: Number(pid), comm };
+      });
+      assertEquals(
+        procs.map((p) => p.comm).sort(),
+        ["ps", "sh", "sleep"],
+        `processes seen inside: ${JSON.stringify(procs)}`,
+      );
+      // PID 1, the executor, runs as root: /proc hides it (hidepid=invisible).
+      assert(procs.every((p) => p.pid > 1), `PID 1 is visible: ${JSON.stringify(procs)}`);
+      // The host has more (this test process among them), none of which is visible.
+      assertGreater(hostCount, procs.length);
     });
-    assertEquals(procs[0], { pid: 1, comm: "deno" }, "PID 1 must be the executor");
-    assertEquals(
-      procs.map((p) => p.comm).sort(),
-      ["deno", "ps", "sh", "sleep"],
-      `processes seen inside: ${JSON.stringify(procs)}`,
-    );
-    // The host has more (this test process among them), none of which is visible.
-    assertGreater(hostCount, procs.length);
-  });
-});
+  },
+);
 
 rootTest("the network namespace has only lo, UP, with loopback routes and addresses", async () => {
   await withManager(async ({ manager }) => {
@@ -80,50 +84,56 @@ rootTest("127.0.0.1 works inside: listen, connect, exchange bytes", async () => 
   });
 });
 
-rootTest("a mount made inside the job is invisible to the host, during and after", async () => {
-  await withManager(async ({ manager, scratch }) => {
-    // Make the scratch dir a SHARED mount on the host: without the
-    // executor's recursive MS_PRIVATE, the job's mount would propagate here.
-    const share = join(scratch, "shared");
-    const mnt = join(share, "mnt");
-    await Deno.mkdir(mnt, { recursive: true });
-    assertEquals((await run("mount", ["--bind", share, share])).code, 0);
-    try {
-      assertEquals((await run("mount", ["--make-shared", share])).code, 0);
-      const hostMounts = async () => (await mountinfo()).map((m) => m.mountPoint);
-      assert((await hostMounts()).includes(share));
-      const go = join(scratch, "go");
-      const job = await manager.start(sh(
-        `mount -t tmpfs none ${mnt} && echo hi > ${mnt}/inside &&
-         grep -c ' ${mnt} ' /proc/self/mountinfo && echo mounted &&
-         while [ ! -e ${go} ]; do sleep 0.01; done; cat ${mnt}/inside`,
-      ));
-      const early = await waitForOutput(job, "mounted");
-      assertEquals(early, "1\nmounted\n", "the mount must exist inside the job");
-      assert(!(await hostMounts()).includes(mnt), "the job's mount is visible on the host");
-      assertEquals((await Array.fromAsync(Deno.readDir(mnt))).length, 0);
-      await Deno.writeTextFile(go, "");
-      const status = await job.wait();
-      assertEquals(status.exitCode, 0);
-      assertEquals(await outputText(job), "1\nmounted\nhi\n");
-      assert(!(await hostMounts()).includes(mnt), "the job's mount appeared on the host");
-      assertEquals((await Array.fromAsync(Deno.readDir(mnt))).length, 0);
-    } finally {
-      await run("umount", ["-l", share]);
-    }
-  });
-});
+rootTest(
+  "the sandbox's mounts never reach the host, even from a shared mount; the job cannot mount",
+  async () => {
+    await withManager(async ({ manager, scratch }) => {
+      // Make the scratch dir (which the sandbox binds into the job) a SHARED
+      // mount on the host: without the executor's recursive MS_PRIVATE, the
+      // sandbox's mounts would propagate here.
+      assertEquals((await run("mount", ["--bind", scratch, scratch])).code, 0);
+      try {
+        assertEquals((await run("mount", ["--make-shared", scratch])).code, 0);
+        const hostMounts = async () => (await mountinfo()).map((m) => m.mountPoint).sort();
+        const before = await hostMounts();
+        assert(before.includes(scratch));
+        const go = join(scratch, "go");
+        const job = await manager.start(sh(
+          `mount -t tmpfs none ${scratch} 2>/dev/null; echo "mount exit $?"; echo ready;
+           while [ ! -e ${go} ]; do sleep 0.01; done`,
+        ));
+        const early = await waitForOutput(job, "ready");
+        assert(/^mount exit [1-9]\d*\n/.test(early), `mount inside the job: ${early}`);
+        assertEquals(await hostMounts(), before, "a mount of the sandbox is visible on the host");
+        await Deno.writeTextFile(go, "");
+        assertEquals((await job.wait()).exitCode, 0);
+        assertEquals(await hostMounts(), before, "a mount of the sandbox stayed on the host");
+      } finally {
+        await run("umount", ["-l", scratch]);
+      }
+    });
+  },
+);
 
-rootTest("hostname inside is job-<id prefix>; changing it leaves the host's alone", async () => {
-  await withManager(async ({ manager }) => {
-    const hostBefore = Deno.hostname();
-    const job = await manager.start(sh("hostname; hostname changed-inside; hostname"));
-    assertEquals((await job.wait()).exitCode, 0);
-    assertEquals(await outputText(job), `job-${job.id.slice(0, 8)}\nchanged-inside\n`);
-    assertEquals(Deno.hostname(), hostBefore);
-    assertEquals((await Deno.readTextFile("/proc/sys/kernel/hostname")).trim(), hostBefore);
-  });
-});
+rootTest(
+  "hostname inside is job-<id prefix>; the job cannot change it, nor the host's",
+  async () => {
+    await withManager(async ({ manager }) => {
+      const hostBefore = Deno.hostname();
+      const job = await manager.start(
+        sh('hostname; hostname changed-inside 2>/dev/null; echo "exit $?"; hostname'),
+      );
+      assertEquals((await job.wait()).exitCode, 0);
+      const name = `job-${job.id.slice(0, 8)}`;
+      const [first, tried, last] = (await outputText(job)).trim().split("\n");
+      assertEquals(first, name);
+      assert(tried !== "exit 0", "an unprivileged job changed its hostname");
+      assertEquals(last, name);
+      assertEquals(Deno.hostname(), hostBefore);
+      assertEquals((await Deno.readTextFile("/proc/sys/kernel/hostname")).trim(), hostBefore);
+    });
+  },
+);
 
 rootTest("every namespace but the cgroup one differs from the host's", async () => {
   await withManager(async ({ manager }) => {
@@ -202,19 +212,33 @@ function cgroupsByController(text: string): Map<string, string> {
 }
 
 rootTest("the main process is in the job's cgroups from its first instruction", async () => {
-  await withManager(async ({ manager, cgroupParent }) => {
-    // cat IS the main process: what it prints is where it was spawned.
-    const job = await manager.start({ command: "cat", args: ["/proc/self/cgroup"] });
-    assertEquals((await job.wait()).exitCode, 0);
-    const byController = cgroupsByController(await outputText(job));
+  await withManager(async ({ manager, scratch, cgroupParent }) => {
+    // The main process prints its cgroups, then waits. Inside its own cgroup
+    // namespace, "/" is the cgroup it was born in, for every controller.
+    const go = join(scratch, "go");
+    const job = await manager.start(sh(
+      `cat /proc/self/cgroup; echo ---; while [ ! -e ${go} ]; do sleep 0.01; done`,
+    ));
+    const first = cgroupsByController((await waitForOutput(job, "---")).split("---")[0]!);
     const controllers = manager.cgroupVersion === 1 ? ["memory", "cpu", "pids"] : [""];
     for (const c of controllers) {
-      const path = byController.get(c);
-      assert(
-        path?.endsWith(`/${cgroupParent}/${job.id}`),
-        `${c || "unified"} cgroup of the main process: ${path}`,
-      );
+      assertEquals(first.get(c), "/", `${c || "unified"} cgroup inside: ${first.get(c)}`);
     }
+    // From the host, that "/" is the job's own cgroup: the job's processes are there.
+    const memoryDir = manager.cgroupVersion === 1
+      ? await cgroupDirWith(job, "memory.limit_in_bytes")
+      : job.cgroupPaths[0]!;
+    const pids = (await readControl(memoryDir, "cgroup.procs")).split("\n").filter((l) => l);
+    assertGreater(pids.length, 0, "no process in the job's cgroup");
+    for (const pid of pids) {
+      const onHost = cgroupsByController(await Deno.readTextFile(`/proc/${pid}/cgroup`));
+      for (const c of controllers) {
+        const path = onHost.get(c);
+        assert(path?.endsWith(`/${cgroupParent}/${job.id}`), `${c} cgroup of ${pid}: ${path}`);
+      }
+    }
+    await Deno.writeTextFile(go, "");
+    assertEquals((await job.wait()).exitCode, 0);
   });
 });
 
@@ -222,7 +246,7 @@ rootTest("the executor (PID 1) is not in the job's cgroup while the job runs", a
   await withManager(async ({ manager, scratch }) => {
     const go = join(scratch, "go");
     const job = await manager.start(
-      sh(`while [ ! -e ${go} ]; do sleep 0.01; done; cat /proc/1/cgroup`),
+      sh(`while [ ! -e ${go} ]; do sleep 0.01; done; cat /proc/1/cgroup 2>/dev/null; echo $?`),
     );
     // From the host: the executor is this process's child and in none of the job's cgroups.
     const executors = await childExecutors();
@@ -235,14 +259,14 @@ rootTest("the executor (PID 1) is not in the job's cgroup while the job runs", a
       ? await cgroupDirWith(job, "memory.limit_in_bytes")
       : job.cgroupPaths[0]!;
     assertGreater((await readControl(memoryDir, "cgroup.procs")).length, 0, "job not in cgroup");
-    await Deno.writeTextFile(go, "");
-    assertEquals((await job.wait()).exitCode, 0);
-    const inside = await outputText(job);
-    assert(!inside.includes(job.id), `executor's cgroups: ${inside}`);
     // It is back exactly where this test process is (the home cgroups).
     assertEquals(
-      cgroupsByController(inside),
+      cgroupsByController(await Deno.readTextFile(`/proc/${executors[0]}/cgroup`)),
       cgroupsByController(await Deno.readTextFile("/proc/self/cgroup")),
     );
+    await Deno.writeTextFile(go, "");
+    assertEquals((await job.wait()).exitCode, 0);
+    // And the job cannot even look: /proc/1 does not exist for it.
+    assertEquals((await outputText(job)).trim(), "1");
   });
 });

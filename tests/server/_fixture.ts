@@ -92,6 +92,8 @@ export interface ServerContext {
   certsDir: string;
   /** The manager's data directory. */
   dataDir: string;
+  /** A directory (mode 0777) every job sees at the same path, for files tests and jobs share. */
+  scratch: string;
   /** The unique cgroup parent, relative to this process's own cgroups. */
   cgroupParent: string;
   /** The parent cgroup directories, one per hierarchy (computed independently of src/). */
@@ -143,6 +145,7 @@ export async function withServer(
   const { cgroupParent, parentDirs } = await newTestCgroupParent();
   const certsDir = join(root, "certs");
   const dataDir = join(root, "data");
+  const scratch = join(root, "scratch");
   const clients: JobWorkerClient[] = [];
   const processes = new Set<CliProcess>();
   const deferred: Array<() => unknown> = [];
@@ -153,7 +156,13 @@ export async function withServer(
     // Says which cgroup parent belongs to this directory, should a crash leave both behind.
     await Deno.writeTextFile(join(root, "cgroup-parent"), `${cgroupParent}\n`);
     await makeCertificates(certsDir, { clients: ["alice", "bob", "admin"] });
-    manager = await JobManager.create({ dataDir, cgroupParent });
+    await Deno.mkdir(scratch);
+    await Deno.chmod(scratch, 0o777); // jobs are users of their own
+    manager = await JobManager.create({
+      dataDir,
+      cgroupParent,
+      binds: [{ source: scratch, target: scratch, readOnly: false }],
+    });
     server = await startServer({
       address: "127.0.0.1:0",
       tls: serverCertPaths(certsDir),
@@ -185,6 +194,7 @@ export async function withServer(
     };
     const ctx: ServerContext = {
       root,
+      scratch,
       certsDir,
       dataDir,
       cgroupParent,

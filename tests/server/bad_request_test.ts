@@ -62,7 +62,7 @@ rootTest("bad requests: INVALID_ARGUMENT / NOT_FOUND, and nothing changes", asyn
     const before = await snapshot(alice, ctx.dataDir);
     assertEquals(before.dirs, [id]);
 
-    const plainFile = join(ctx.root, "not-a-program");
+    const plainFile = join(ctx.scratch, "not-a-program");
     await Deno.writeTextFile(plainFile, "echo hi\n", { mode: 0o644 });
     await Deno.chmod(plainFile, 0o644);
     const cases: Array<[string, JobSpec, RegExp]> = [
