@@ -3,11 +3,19 @@ import {
   check,
   CLONE_NEWNS,
   CLONE_NEWPID,
+  closeFd,
   decodeWaitStatus,
   errnoName,
+  getCapabilities,
   kill,
   namespaceFlagNames,
+  O_APPEND,
+  O_WRONLY,
+  openFd,
   setns,
+  setThreadGids,
+  setThreadGroups,
+  setThreadUids,
   signalName,
   signalNumber,
   SIGNALS,
@@ -137,3 +145,47 @@ Deno.test({
   },
 });
 if (!isRoot) console.log("skipped: spawnInNewPidNamespace test needs root");
+
+Deno.test({
+  name:
+    "thread credentials: a child spawned under other ids runs as them; the thread is root again",
+  ignore: !isRoot,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const statusOf = () =>
+      Deno.readTextFileSync("/proc/thread-self/status").split("\n")
+        .filter((l) => /^(Uid|Gid|Groups|CapEff):/.test(l)).join("\n");
+    const before = statusOf();
+    const groups = (/^Groups:[ \t]*(.*)$/m.exec(before)?.[1] ?? "").split(/\s+/).filter((g) => g)
+      .map(Number);
+    try {
+      const out = `${dir}/out`;
+      await Deno.writeTextFile(out, "");
+      const fd = openFd(out, O_WRONLY | O_APPEND);
+      let pid = 0;
+      setThreadGroups([]);
+      setThreadGids(4242, 4242, 4242);
+      setThreadUids(4242, 4242, 0);
+      try {
+        pid = spawn("sh", {
+          args: ["-c", "id -u; id -g; id -G; grep CapEff /proc/self/status"],
+          env: { PATH: "/usr/bin:/bin" },
+          outputFd: fd,
+        });
+      } finally {
+        setThreadUids(0, 0, 0);
+        setThreadGids(0, 0, 0);
+        setThreadGroups(groups);
+        closeFd(fd);
+      }
+      assertEquals(waitChild(pid, { block: true })?.status, { exitCode: 0, signal: null });
+      const lines = (await Deno.readTextFile(out)).trim().split("\n");
+      assertEquals(lines.slice(0, 3), ["4242", "4242", "4242"]);
+      assertEquals(lines[3], "CapEff:\t0000000000000000");
+      assertEquals(statusOf(), before, "the thread is back to its own ids and capabilities");
+      assert(getCapabilities().effective !== 0n);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

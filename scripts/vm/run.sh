@@ -20,8 +20,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cache="${JOBWORKER_VM_CACHE:-$root/.cache/vm}"
 timeout_s="${JOBWORKER_VM_TIMEOUT:-900}"
 # The tests that need no python3/bash/procps (the guest is busybox only) and
-# cover what differs on v2: the driver itself, limits, stop, IO throttling.
-tests="${JOBWORKER_VM_TESTS:-src/cgroup/conformance_test.ts tests/job/limits_test.ts tests/job/stop_test.ts tests/job/io_test.ts}"
+# cover what differs on v2: the driver itself, limits, stop, IO throttling,
+# and the job sandbox (hostile jobs and ordinary work).
+tests="${JOBWORKER_VM_TESTS:-src/cgroup/conformance_test.ts tests/job/limits_test.ts tests/job/stop_test.ts tests/job/io_test.ts tests/sandbox/hostile_test.ts tests/sandbox/workload_test.ts}"
 # virtio_pci finds the disk, virtio_blk drives it; ext4 is built into the cloud kernel.
 modules_wanted=(virtio_pci virtio_blk)
 
@@ -167,6 +168,8 @@ build_disk() {
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$dir/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
   printf '127.0.0.1 localhost\n::1 localhost\n' >"$dir/etc/hosts"
+  # The sandbox's workload test reads it, as ordinary jobs do.
+  cp /etc/os-release "$dir/etc/os-release"
   # The project at the host's path, so DENO_DIR's caches keyed by file URL hit.
   mkdir -p "$dir$root"
   (cd "$root" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -C "$dir$root" -xf -

@@ -302,10 +302,16 @@ export function enterSandbox(config: ExecutorConfig): void {
       mount(target, { source: host, flags: MS_BIND });
     }
   }
-  // Binds whose top-level directory the host lacks get it on the root's tmpfs now,
-  // while that is writable; the rest are made once /tmp and /work exist (below).
+  // Binds below a top-level directory of the root's own tmpfs get their mount
+  // points now, while it is writable; those below a host directory, /tmp or
+  // /work once those exist (below).
+  const hostTop = new Set(
+    [...Deno.readDirSync("/")].map((e) => e.name).filter((n) => !NOT_MIRRORED.has(n)),
+  );
+  const lateTop = new Set(["tmp", JOB_WORK_DIR.slice(1), "dev", "proc", "sys"]);
   for (const b of sandbox.binds) {
-    if (kindOf(`${root}/${topLevel(b.target)}`) === "missing") {
+    const top = topLevel(b.target);
+    if (!hostTop.has(top) && !lateTop.has(top)) {
       ensureMountPoint(root, b.target, { directory: kindOf(b.source) === "dir" });
     }
   }

@@ -46,6 +46,16 @@ export function assertMatch(actual: string, expected: RegExp, msg?: string): voi
   nodeAssert.match(actual, expected, msg as string);
 }
 
+/** `actual` must not match `expected`. */
+export function assertNotMatch(actual: string, expected: RegExp, msg?: string): void {
+  nodeAssert.doesNotMatch(actual, expected, msg as string);
+}
+
+/** Throws when `expr` is truthy. */
+export function assertFalse(expr: unknown, msg?: string): void {
+  nodeAssert.ok(!expr, msg as string);
+}
+
 /** `actual` must be greater than `expected`. */
 export function assertGreater(actual: number, expected: number, msg?: string): void {
   if (!(actual > expected)) {

@@ -70,8 +70,10 @@ export interface TestContext {
 
 /** Options of {@linkcode withManager}. */
 export interface WithManagerOptions {
-  /** Extra JobManager options. */
-  manager?: Partial<JobManagerOptions>;
+  /** Extra JobManager options, or a function of the test's root directory giving them. */
+  manager?: Partial<JobManagerOptions> | ((root: string) => Partial<JobManagerOptions>);
+  /** Where the test's root directory is made (default: the system's temp dir). */
+  rootParent?: string;
   /** The body fails (and everything is torn down) after this long. Default 30 s. */
   timeoutMs?: number;
 }
@@ -86,7 +88,11 @@ export async function withManager(
   fn: (ctx: TestContext) => Promise<void>,
   options: WithManagerOptions = {},
 ): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "jobworker-test-" });
+  if (options.rootParent !== undefined) await Deno.mkdir(options.rootParent, { recursive: true });
+  const root = await Deno.makeTempDir({
+    prefix: "jobworker-test-",
+    ...(options.rootParent === undefined ? {} : { dir: options.rootParent }),
+  });
   const { cgroupParent, parentDirs } = await newTestCgroupParent();
   let manager: JobManager | undefined;
   const errors: unknown[] = [];
@@ -96,14 +102,17 @@ export async function withManager(
     await Deno.mkdir(scratch);
     // Jobs run as users of their own: the scratch dir is theirs to write too.
     await Deno.chmod(scratch, 0o777);
+    const extra = typeof options.manager === "function"
+      ? options.manager(root)
+      : options.manager ?? {};
     manager = await JobManager.create({
       dataDir,
       cgroupParent,
-      ...options.manager,
+      ...extra,
       // Jobs see the scratch dir at the same path as the test (their /tmp is their own).
       binds: [
         { source: scratch, target: scratch, readOnly: false },
-        ...options.manager?.binds ?? [],
+        ...extra.binds ?? [],
       ],
     });
     await withTimeout(

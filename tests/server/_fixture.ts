@@ -31,7 +31,7 @@ import {
   serverCertPaths,
   type TlsPaths,
 } from "../../src/certs/mod.ts";
-import { JobManager } from "../../src/job/mod.ts";
+import { type IdRange, JobManager, type JobManagerOptions } from "../../src/job/mod.ts";
 import { type RunningServer, startServer } from "../../src/server/server.ts";
 import { clientConnection } from "../../src/server/tls.ts";
 import {
@@ -131,6 +131,10 @@ export interface WithServerOptions {
   timeoutMs?: number;
   /** CNs allowed to call at all (the server's --allow-user); default: any. */
   allowedUsers?: readonly string[];
+  /** Extra JobManager options (the job sandbox's policy, for instance). */
+  manager?: Partial<JobManagerOptions>;
+  /** The ids admins may ask for with runAs (the server's --admin-run-as). */
+  adminRunAs?: readonly IdRange[];
 }
 
 /**
@@ -161,15 +165,23 @@ export async function withServer(
     manager = await JobManager.create({
       dataDir,
       cgroupParent,
-      binds: [{ source: scratch, target: scratch, readOnly: false }],
+      ...options.manager,
+      binds: [
+        { source: scratch, target: scratch, readOnly: false },
+        ...options.manager?.binds ?? [],
+      ],
     });
     server = await startServer({
       address: "127.0.0.1:0",
       tls: serverCertPaths(certsDir),
       manager,
-      policy: options.allowedUsers === undefined
-        ? { admins: new Set(["admin"]) }
-        : { admins: new Set(["admin"]), allowedUsers: new Set(options.allowedUsers) },
+      policy: {
+        admins: new Set(["admin"]),
+        ...(options.allowedUsers === undefined
+          ? {}
+          : { allowedUsers: new Set(options.allowedUsers) }),
+        ...(options.adminRunAs === undefined ? {} : { adminRunAs: options.adminRunAs }),
+      },
       log: (message) => console.log(`[server log] ${message}`),
     });
     const port = server.port;
