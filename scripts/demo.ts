@@ -10,9 +10,12 @@ import { JobManager } from "../src/job/mod.ts";
 
 const script = `
 echo "hostname: $(hostname)"
+echo "who: $(id)"
+echo "writable: $(pwd) and /tmp; the host is read-only: $(touch /usr/x 2>&1)"
 echo "processes visible inside the job:"; ps -e -o pid,comm
 echo "network interfaces:"; ip -br link
-echo "my cgroups:"; grep -E 'memory|cpu,|cpu:|pids' /proc/self/cgroup
+echo "my cgroups (the root of my own cgroup namespace):"
+grep -E 'memory|cpu,|cpu:|pids' /proc/self/cgroup
 for i in 1 2 3; do echo "tick $i"; sleep 0.3; done
 echo "done"
 `;

@@ -100,3 +100,25 @@ rootTest("a job writes 50 MB of output, byte-exact, and the same file into /work
     assert(status.usage.memoryPeakBytes === null || status.usage.memoryPeakBytes > 0);
   }, { timeoutMs: 120_000 });
 });
+
+rootTest("what a job writes to /tmp counts against its memory limit", async () => {
+  await withStage(async ({ manager }) => {
+    const MiB = 1024 * 1024;
+    const limits = { memoryBytes: 64 * MiB };
+    // 24 MiB of files in /tmp: the job's memory peak shows them.
+    const small = await manager.start(
+      sh("head -c 25165824 /dev/zero > /tmp/fill && ls -l /tmp/fill | wc -l", { limits }),
+    );
+    const smallStatus = await small.wait();
+    assertEquals(smallStatus.exitCode, 0, await outputText(small));
+    const peak = smallStatus.usage.memoryPeakBytes;
+    console.log(`  24 MiB written to /tmp under a 64 MiB limit: memory peak ${peak} bytes`);
+    if (peak !== null) assertGreater(peak, 24 * MiB);
+    // 96 MiB do not fit: /tmp is capped at the limit and the pages are the job's.
+    const big = await manager.start(sh("head -c 100663296 /dev/zero > /tmp/fill", { limits }));
+    const bigStatus = await big.wait();
+    const out = await outputText(big);
+    console.log(`  96 MiB to /tmp under 64 MiB: ${out.trim()} [${bigStatus.exitCode ?? bigStatus.signal}]`);
+    assert(bigStatus.exitCode !== 0, "96 MiB fit into /tmp under a 64 MiB limit");
+  });
+});
