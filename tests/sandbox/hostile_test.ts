@@ -368,13 +368,25 @@ rootTest("attack: a setuid-root binary gains the job nothing", async () => {
 
 rootTest("the job holds only fds 0, 1 and 2; it has no controlling terminal", async () => {
   await withStage(async (stage) => {
-    const { out } = await attack(stage, {
-      name: "list its inherited descriptors",
-      // Field 7 of /proc/PID/stat is the controlling terminal's device number.
-      script: "ls /proc/$$/fd | sort -n | tr '\\n' ' '; echo; " +
-        "readlink /proc/$$/fd/0; cut -d' ' -f7 /proc/$$/stat",
-    });
-    assertEquals(out.split("\n").slice(0, 3), ["0 1 2 ", "/dev/null", "0"]);
+    // The main process execs sleep: what it holds is exactly what it was handed.
+    const job = await stage.manager.start(sh("echo ready; exec sleep 30"), { owner: "alice" });
+    await waitForOutput(job, "ready");
+    const memory = job.cgroupPaths.find((d) => d.includes("/memory/")) ?? job.cgroupPaths[0]!;
+    const [pid] = (await Deno.readTextFile(`${memory}/cgroup.procs`)).trim().split("\n");
+    const fds: string[] = [];
+    for await (const e of Deno.readDir(`/proc/${pid}/fd`)) {
+      fds.push(`${e.name} -> ${await Deno.readLink(`/proc/${pid}/fd/${e.name}`)}`);
+    }
+    fds.sort();
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const ttyNr = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[4];
+    console.log(
+      `  the job's main process (host pid ${pid}) holds: ${fds.join(", ")}; tty_nr ${ttyNr}`,
+    );
+    assertEquals(fds.map((f) => f.split(" ")[0]), ["0", "1", "2"]);
+    assertEquals(fds[0], "0 -> /dev/null");
+    assertEquals(ttyNr, "0");
+    await job.stop({ graceMs: 0 });
   });
 });
 

@@ -118,7 +118,9 @@ rootTest("what a job writes to /tmp counts against its memory limit", async () =
     const big = await manager.start(sh("head -c 100663296 /dev/zero > /tmp/fill", { limits }));
     const bigStatus = await big.wait();
     const out = await outputText(big);
-    console.log(`  96 MiB to /tmp under 64 MiB: ${out.trim()} [${bigStatus.exitCode ?? bigStatus.signal}]`);
+    console.log(
+      `  96 MiB to /tmp under 64 MiB: ${out.trim()} [${bigStatus.exitCode ?? bigStatus.signal}]`,
+    );
     assert(bigStatus.exitCode !== 0, "96 MiB fit into /tmp under a 64 MiB limit");
   });
 });
