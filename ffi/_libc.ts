@@ -108,6 +108,30 @@ const symbols = {
   },
   // long syscall(long number, ...);  bpf(int cmd, union bpf_attr *attr, unsigned int size)
   syscall_bpf: { name: "syscall", parameters: ["i64", "i64", "buffer", "i64"], result: "i64" },
+  // int pipe2(int pipefd[2], int flags);
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  // int dup2(int oldfd, int newfd);
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  // int mkfifo(const char *pathname, mode_t mode);
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  // int fcntl(int fd, int cmd, int arg);
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // ssize_t splice(int fd_in, off64_t *off_in, int fd_out, off64_t *off_out,
+  //                size_t len, unsigned int flags);
+  splice: { parameters: ["i32", "pointer", "i32", "pointer", "usize", "u32"], result: "isize" },
+  // int poll(struct pollfd *fds, nfds_t nfds, int timeout);  on a worker thread: it blocks,
+  // and errno cannot be read afterwards (another thread), so only its count is used.
+  poll_blocking: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int statvfs(const char *path, struct statvfs *buf);
+  statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
+  // long syscall(long number, ...);  pidfd_open(pid_t pid, unsigned int flags)
+  //                                   pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags)
+  syscall4: { name: "syscall", parameters: ["i64", "i64", "i64", "i64", "i64"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -122,6 +146,8 @@ const SYSCALL_NUMBERS = {
     pivot_root: 155,
     bpf: 321,
     mount_setattr: 442,
+    pidfd_send_signal: 424,
+    pidfd_open: 434,
   },
   aarch64: {
     setgroups: 159,
@@ -130,6 +156,8 @@ const SYSCALL_NUMBERS = {
     pivot_root: 41,
     bpf: 280,
     mount_setattr: 442,
+    pidfd_send_signal: 424,
+    pidfd_open: 434,
   },
 } as const;
 

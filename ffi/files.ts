@@ -60,3 +60,82 @@ export function writeFd(fd: number, data: string | Uint8Array, what = `fd ${fd}`
 export function closeFd(fd: number): void {
   check(libc().close(fd), `close(${fd})`);
 }
+
+const F_SETPIPE_SZ = 1031;
+
+/**
+ * A pipe (both ends close-on-exec): `[readFd, writeFd]`. With `size`, the
+ * kernel's buffer is set to that many bytes (F_SETPIPE_SZ; up to
+ * /proc/sys/fs/pipe-max-size unless privileged).
+ */
+export function makePipe(options: { size?: number } = {}): [number, number] {
+  const fds = new Int32Array(2);
+  check(libc().pipe2(fds, O_CLOEXEC), "pipe2");
+  const [readFd, writeFd] = [fds[0]!, fds[1]!];
+  if (options.size !== undefined) {
+    check(libc().fcntl(readFd, F_SETPIPE_SZ, options.size), `fcntl(F_SETPIPE_SZ, ${options.size})`);
+  }
+  return [readFd, writeFd];
+}
+
+/** dup2(2): makes `target` a copy of `fd` (without close-on-exec). */
+export function dupTo(fd: number, target: number): void {
+  check(libc().dup2(fd, target), `dup2(${fd}, ${target})`);
+}
+
+/** mkfifo(2) with permission bits `mode` (the umask applies). */
+export function makeFifo(path: string, mode: number): void {
+  check(libc().mkfifo(cstr(path), mode), `mkfifo(${path})`);
+}
+
+const SPLICE_F_MOVE = 1;
+const SPLICE_F_NONBLOCK = 2;
+
+/**
+ * One splice(2) of up to `length` bytes from pipe `fromFd` to `toFd`,
+ * without waiting for the pipe: the number of bytes moved, 0 at end of
+ * file, or null when the pipe is empty for now (EAGAIN). Other failures
+ * throw (e.g. `splice failed: ENOSPC` when the target's disk is full).
+ */
+export function spliceOnce(fromFd: number, toFd: number, length: number): number | null {
+  const n = Number(
+    libc().splice(fromFd, null, toFd, null, BigInt(length), SPLICE_F_MOVE | SPLICE_F_NONBLOCK),
+  );
+  if (n >= 0) return n;
+  try {
+    check(n, "splice");
+  } catch (err) {
+    if (err instanceof SyscallError && (err.code === "EAGAIN" || err.code === "EINTR")) {
+      return null;
+    }
+    throw err;
+  }
+  return null;
+}
+
+const POLLIN = 0x1;
+
+/**
+ * Resolves once `fd` is readable (or has hung up or failed), waiting on a
+ * worker thread so the event loop stays free. A pidfd becomes readable when
+ * its process has exited; a pipe when data or end-of-file arrives.
+ */
+export async function waitReadable(fd: number): Promise<void> {
+  // struct pollfd { int fd; short events; short revents; }
+  const pollfd = new Int32Array(2);
+  pollfd[0] = fd;
+  pollfd[1] = POLLIN; // events in the low half, revents (0) in the high half
+  for (;;) {
+    const ready = await libc().poll_blocking(new Uint8Array(pollfd.buffer), 1n, -1);
+    if (ready > 0) return;
+    // -1 is EINTR here in practice (errno is another thread's to read); wait again.
+  }
+}
+
+/** Bytes available to an unprivileged user on the file system holding `path` (statvfs f_bavail). */
+export function freeBytes(path: string): number {
+  // struct statvfs (x86-64 and arm64): f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, ... (u64 each)
+  const buf = new BigUint64Array(14);
+  check(libc().statvfs(cstr(path), new Uint8Array(buf.buffer)), `statvfs(${path})`);
+  return Number(buf[4]! * buf[1]!);
+}

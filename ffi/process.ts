@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { cstr, cstrArray, libc } from "./_libc.ts";
+import { cstr, cstrArray, libc, syscallNumber } from "./_libc.ts";
 import { check, checkReturned, SyscallError } from "./errors.ts";
 
 /** Linux signal numbers (x86-64 and arm64) by name. */
@@ -245,5 +245,34 @@ export function spawn(command: string, options: SpawnOptions = {}): number {
   } finally {
     lib.posix_spawnattr_destroy(attr);
     lib.posix_spawn_file_actions_destroy(fileActions);
+  }
+}
+
+/**
+ * pidfd_open(2): a descriptor that refers to process `pid` for as long as it
+ * is open, even if the PID is reused after the process ends. Returns null
+ * when no such process exists (ESRCH).
+ */
+export function openPidfd(pid: number): number | null {
+  const fd = Number(libc().syscall4(syscallNumber("pidfd_open"), BigInt(pid), 0n, 0n, 0n));
+  try {
+    return check(fd, `pidfd_open(${pid})`);
+  } catch (err) {
+    if (err instanceof SyscallError && err.code === "ESRCH") return null;
+    throw err;
+  }
+}
+
+/** pidfd_send_signal(2); false when the process has already exited (ESRCH). */
+export function signalPidfd(pidfd: number, signal: number): boolean {
+  const result = Number(
+    libc().syscall4(syscallNumber("pidfd_send_signal"), BigInt(pidfd), BigInt(signal), 0n, 0n),
+  );
+  try {
+    check(result, `pidfd_send_signal(${signalName(signal)})`);
+    return true;
+  } catch (err) {
+    if (err instanceof SyscallError && err.code === "ESRCH") return false;
+    throw err;
   }
 }

@@ -63,6 +63,9 @@ export function specFromStartRequest(request: StartRequestMessage): JobSpec {
   };
   if (request.env && Object.keys(request.env).length > 0) spec.env = { ...request.env };
   if (request.cwd) spec.cwd = request.cwd;
+  if (request.maxOutputBytes !== undefined && request.maxOutputBytes !== null) {
+    spec.maxOutputBytes = request.maxOutputBytes;
+  }
   if (request.runAs) {
     spec.runAs = request.runAs.gid === undefined
       ? { uid: request.runAs.uid }
@@ -81,6 +84,7 @@ export function startRequestFromSpec(spec: JobSpec): StartRequestMessage {
     cwd: spec.cwd ?? "",
   };
   if (spec.runAs !== undefined) request.runAs = { ...spec.runAs };
+  if (spec.maxOutputBytes !== undefined) request.maxOutputBytes = spec.maxOutputBytes;
   return request;
 }
 
@@ -100,6 +104,12 @@ export function statusToMessage(status: JobStatus): JobStatusMessage {
     limits: limitsToMessage(status.limits),
     usage: {},
     error: status.error ?? "",
+    output: {
+      maxBytes: status.output.maxBytes,
+      truncated: status.output.truncated,
+      error: status.output.error ?? "",
+      ...(status.output.bytes === null ? {} : { bytes: status.output.bytes }),
+    },
   };
   if (status.exitCode !== null) message.exitCode = status.exitCode;
   if (status.signal !== null) message.signal = status.signal;
@@ -119,6 +129,7 @@ export function statusFromMessage(message: JobStatusMessage): JobStatus {
     .find((s) => STATE_NAMES[s] === message.state) ?? "failed";
   const limits = message.limits ?? {};
   const usage = message.usage ?? {};
+  const output = message.output;
   return {
     id: message.id,
     owner: message.owner,
@@ -144,6 +155,12 @@ export function statusFromMessage(message: JobStatusMessage): JobStatus {
       memoryCurrentBytes: usage.memoryCurrentBytes ?? null,
       memoryPeakBytes: usage.memoryPeakBytes ?? null,
       tasks: usage.tasks ?? null,
+    },
+    output: {
+      bytes: output?.bytes ?? null,
+      maxBytes: output?.maxBytes ?? 0,
+      truncated: output?.truncated ?? false,
+      error: output?.error ? output.error : null,
     },
     error: message.error ? message.error : null,
   };

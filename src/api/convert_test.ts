@@ -25,6 +25,7 @@ const running: JobStatus = {
   endedAt: null,
   limits: { cpu: 0.5, memoryBytes: 64 << 20, ioReadBps: null, ioWriteBps: 1 << 20, pids: 32 },
   usage: { cpuNs: 12_345_678, memoryCurrentBytes: 1 << 20, memoryPeakBytes: 2 << 20, tasks: 2 },
+  output: { bytes: 1234, maxBytes: 1073741824, truncated: false, error: null },
   error: null,
 };
 

@@ -74,6 +74,15 @@ export interface JobStatusMessage {
   error: string;
   uid: number;
   gid: number;
+  output?: OutputMessage | null;
+}
+
+/** Output (what became of a job's output). */
+export interface OutputMessage {
+  bytes?: number;
+  maxBytes: number;
+  truncated: boolean;
+  error: string;
 }
 
 /** RunAs. */
@@ -90,6 +99,7 @@ export interface StartRequestMessage {
   env: Record<string, string>;
   cwd: string;
   runAs?: RunAsMessage | null;
+  maxOutputBytes?: number;
 }
 /** StartResponse. */
 export interface StartResponseMessage {

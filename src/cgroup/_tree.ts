@@ -133,3 +133,30 @@ export async function removeCreatedParents(
   if (failure !== undefined) throw failure;
   return remaining.reverse();
 }
+
+/** `<home>/<parts[0]>`, `<home>/<parts[0]>/<parts[1]>`, ...: every level of a parent path. */
+export function parentChain(home: string, parts: readonly string[]): string[] {
+  const chain: string[] = [];
+  let dir = home;
+  for (const part of parts) {
+    dir = joinPath(dir, part);
+    chain.push(dir);
+  }
+  return chain;
+}
+
+/** The names of the subdirectories of every parent, deduplicated and sorted. */
+export async function childNames(
+  parents: readonly string[],
+  options: { fs: CgroupFs },
+): Promise<string[]> {
+  const names = new Set<string>();
+  for (const parent of parents) {
+    try {
+      for (const name of await options.fs.subdirs(parent)) names.add(name);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  return [...names].sort();
+}

@@ -317,6 +317,28 @@ conformance("opens below its own cgroup; close() removes the parents it created"
   await assertRejects(() => driver.create("late"), Error, "closed");
 });
 
+conformance(
+  "open() and list() find job cgroups an earlier driver made; close() removes its parent",
+  async (fx) => {
+    const first = await fx.open();
+    const made = await first.create("kept");
+    // A second driver on the same parent, as after a server restart.
+    const second = await fx.open();
+    assertEquals(await second.list(), ["kept"]);
+    const found = await second.open("kept");
+    assertEquals(found.paths, made.paths);
+    assertEquals(found.procsFiles, made.procsFiles);
+    await found.setLimits({ pids: 7 }, []);
+    assertEquals(await readTrim(await controlFile(made, "pids.max")), "7");
+    await assertRejects(() => second.open("missing"), Deno.errors.NotFound);
+    await found.destroy();
+    assertEquals(await second.list(), []);
+    // The parent was made by the first driver; the second removes it when it is empty.
+    await second.close();
+    for (const p of second.parentPaths) assert(!(await exists(p)), `${p} removed`);
+  },
+);
+
 conformance("create() validates names, refuses duplicates; destroy() is idempotent", async (fx) => {
   const driver = await fx.open();
   for (const bad of ["", ".", "..", "a/b", "x\n"]) {

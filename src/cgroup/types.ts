@@ -98,6 +98,17 @@ export interface CgroupDriver {
   readonly homeProcsFiles: readonly string[];
   /** Creates the cgroup `name` (a fresh, unique name) below the parent. */
   create(name: string): Promise<JobCgroup>;
-  /** Removes the parent directories this driver created, when empty. */
+  /**
+   * The existing cgroup `name` below the parent (made by this or an earlier
+   * driver, e.g. before a server restart); throws NotFound when it is gone.
+   */
+  open(name: string): Promise<JobCgroup>;
+  /** Names of the job cgroups below the parent now. */
+  list(): Promise<string[]>;
+  /**
+   * Removes the parent directory when empty, whoever made it (a server
+   * before a restart, say), and the levels above it this driver made. Those
+   * still holding job cgroups stay; a later close() retries.
+   */
   close(): Promise<void>;
 }

@@ -32,7 +32,13 @@ import {
   WAIT_TIMEOUT_MS,
   waitUntil,
 } from "./_fs.ts";
-import { createParentDirs, mkdirJob, removeCreatedParents } from "./_tree.ts";
+import {
+  childNames,
+  createParentDirs,
+  mkdirJob,
+  parentChain,
+  removeCreatedParents,
+} from "./_tree.ts";
 import { deviceAllowLines } from "./device_policy.ts";
 
 /** The v1 controllers the driver uses. */
@@ -114,7 +120,10 @@ export async function openV1Driver(
     await removeCreatedParents(created, { fs: options.fs });
     throw e;
   }
-  return new V1Driver(ownDirs, { ...options, created });
+  // The parent itself is ours to remove when empty, also if an earlier driver
+  // (a server before a restart) made it; levels above it only if we made them.
+  const parents = homes.map((home) => parentChain(home, parts).at(-1)!);
+  return new V1Driver(ownDirs, { ...options, created: [...new Set([...created, ...parents])] });
 }
 
 class V1Driver implements CgroupDriver {
@@ -149,19 +158,46 @@ class V1Driver implements CgroupDriver {
     validateName(name);
     if (this.#closed) throw new Error(`Cannot create cgroup "${name}": the driver is closed`);
     const dirs = await mkdirJob(name, { parents: this.parentPaths, fs: this.#fs });
-    const dirOf = (c: V1Controller): string | null => {
-      const parent = this.#parentDirs[c];
-      return parent === null ? null : joinPath(parent, name);
-    };
-    const memory = dirOf("memory") as string;
-    const devices = dirOf("devices");
+    const devices = this.#dirOf("devices", name);
     if (devices !== null) {
-      // "a" on deny empties the allow list; then only the job's own devices.
-      await this.#fs.write(joinPath(devices, "devices.deny"), "a");
-      for (const line of deviceAllowLines()) {
-        await this.#fs.write(joinPath(devices, "devices.allow"), line);
+      try {
+        // "a" on deny empties the allow list; then only the job's own devices.
+        await this.#fs.write(joinPath(devices, "devices.deny"), "a");
+        for (const line of deviceAllowLines()) {
+          await this.#fs.write(joinPath(devices, "devices.allow"), line);
+        }
+      } catch (e) {
+        for (const dir of [...dirs].reverse()) await this.#fs.rmdir(dir).catch(() => {});
+        throw e;
       }
     }
+    return await this.#jobCgroup(name, dirs);
+  }
+
+  async open(name: string): Promise<JobCgroup> {
+    validateName(name);
+    const dirs = this.parentPaths.map((parent) => joinPath(parent, name));
+    for (const dir of dirs) {
+      if (!(await this.#fs.exists(dir))) {
+        throw new Deno.errors.NotFound(`Cannot open cgroup "${name}": ${dir} does not exist`);
+      }
+    }
+    return await this.#jobCgroup(name, dirs);
+  }
+
+  list(): Promise<string[]> {
+    return childNames(this.parentPaths, { fs: this.#fs });
+  }
+
+  #dirOf(c: V1Controller, name: string): string | null {
+    const parent = this.#parentDirs[c];
+    return parent === null ? null : joinPath(parent, name);
+  }
+
+  async #jobCgroup(name: string, dirs: string[]): Promise<JobCgroup> {
+    const dirOf = (c: V1Controller) => this.#dirOf(c, name);
+    const memory = dirOf("memory") as string;
+    const devices = dirOf("devices");
     return new V1JobCgroup(name, {
       fs: this.#fs,
       paths: dirs,
@@ -179,8 +215,9 @@ class V1Driver implements CgroupDriver {
   }
 
   /**
-   * Removes the parent directories this driver created; those still holding
-   * job cgroups stay, and a later close() (after destroying them) retries.
+   * Removes the parent directories when empty (and the levels above that this
+   * driver created); those still holding job cgroups stay, and a later
+   * close() retries.
    */
   async close(): Promise<void> {
     this.#closed = true;

@@ -33,7 +33,13 @@ import {
   WAIT_TIMEOUT_MS,
   waitUntil,
 } from "./_fs.ts";
-import { createParentDirs, mkdirJob, removeCreatedParents } from "./_tree.ts";
+import {
+  childNames,
+  createParentDirs,
+  mkdirJob,
+  parentChain,
+  removeCreatedParents,
+} from "./_tree.ts";
 
 /** Controllers the driver must be able to enable. */
 const REQUIRED = ["cpu", "memory", "pids"] as const;
@@ -139,7 +145,9 @@ export async function openV2Driver(
     fs,
     parent: options.parent,
     wanted,
-    created,
+    // The parent itself is ours to remove when empty, also if an earlier driver
+    // (a server before a restart) made it; levels above it only if we made them.
+    created: [...new Set([...created, parentChain(ownDir, parts).at(-1)!])],
     supervisor,
     enabledAtOwn,
   });
@@ -253,17 +261,35 @@ class V2Driver implements CgroupDriver {
       await fs.rmdir(dir).catch(() => {});
       throw e;
     }
+    return await this.#jobCgroup(name, dir);
+  }
+
+  async open(name: string): Promise<JobCgroup> {
+    validateName(name);
+    const dir = joinPath(this.#parentDir, name);
+    if (!(await this.#state.fs.exists(dir))) {
+      throw new Deno.errors.NotFound(`Cannot open cgroup "${name}": ${dir} does not exist`);
+    }
+    return await this.#jobCgroup(name, dir);
+  }
+
+  list(): Promise<string[]> {
+    return childNames([this.#parentDir], { fs: this.#state.fs });
+  }
+
+  async #jobCgroup(name: string, dir: string): Promise<JobCgroup> {
     return new V2JobCgroup(name, {
-      fs,
+      fs: this.#state.fs,
       dir,
       hasIo: this.#state.wanted.includes("io"),
-      hasSwapMax: await fs.exists(joinPath(dir, "memory.swap.max")),
+      hasSwapMax: await this.#state.fs.exists(joinPath(dir, "memory.swap.max")),
     });
   }
 
   /**
-   * Removes the parent directories this driver created (those still holding
-   * job cgroups stay, and a later close() retries) and, if it moved this
+   * Removes the parent directory when empty (and the levels above that this
+   * driver created; those still holding job cgroups stay, and a later
+   * close() retries) and, if it moved this
    * process into a supervisor leaf and nothing else needs the controllers
    * any more, disables the controllers it enabled on the own cgroup and
    * moves the process back.

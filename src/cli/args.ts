@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type JobSpec, type LimitsInput, MAX_ID, type RunAs } from "../job/mod.ts";
 import { CertificateError, certPathsFor, type TlsPaths } from "../certs/mod.ts";
+import { parseSize as parseSizeText } from "../units/mod.ts";
 
 /** The server address used when neither `--addr` nor `JOBWORKER_ADDR` is given. */
 export const DEFAULT_ADDR = "127.0.0.1:50051";
@@ -209,8 +210,6 @@ function isCommandName(name: string): name is CommandName {
   return Object.hasOwn(COMMAND_OPTIONS, name);
 }
 
-const UNITS: Record<string, number> = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-
 /**
  * A size in bytes: a plain number of bytes, or a number with a binary
  * suffix K, M, G or T (case-insensitive, 1024-based), optionally followed
@@ -220,16 +219,11 @@ const UNITS: Record<string, number> = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 3
  * @throws {UsageError} for anything else, e.g. `--memory: "64X" is not a size (like 512K, 64M, 1G)`
  */
 export function parseSize(text: string, what: string): number {
-  const match = /^(\d+(?:\.\d+)?)([kmgt]?)(i?)(b?)$/i.exec(text.trim());
-  // A bare "i" (as in "64i") is not a unit: only K/M/G/T take one.
-  if (match === null || (match[2] === "" && match[3] !== "")) {
-    throw new UsageError(`${what}: ${JSON.stringify(text)} is not a size (like 512K, 64M, 1G)`);
+  try {
+    return parseSizeText(text);
+  } catch (err) {
+    throw new UsageError(`${what}: ${(err as Error).message}`);
   }
-  const bytes = Number(match[1]) * UNITS[match[2]!.toLowerCase()]!;
-  if (!Number.isSafeInteger(bytes)) {
-    throw new UsageError(`${what}: ${JSON.stringify(text)} is not a whole number of bytes`);
-  }
-  return bytes;
 }
 
 function parseNumber(text: string, what: string, options: { integer: boolean }): number {

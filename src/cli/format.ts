@@ -44,6 +44,17 @@ export interface JobJson {
     memoryPeakBytes: number | null;
     tasks: number | null;
   };
+  /** What became of the output. */
+  output: {
+    /** Bytes stored; null when unknown. */
+    bytes: number | null;
+    /** The cap in force. */
+    maxBytes: number;
+    /** Output beyond the cap was discarded. */
+    truncated: boolean;
+    /** Why output could not be stored (e.g. a full disk), or null. */
+    error: string | null;
+  };
   /** Why the job failed (state `failed`), otherwise null. */
   error: string | null;
 }
@@ -78,6 +89,12 @@ export function statusToJson(status: JobStatus): JobJson {
       memoryCurrentBytes: status.usage.memoryCurrentBytes,
       memoryPeakBytes: status.usage.memoryPeakBytes,
       tasks: status.usage.tasks,
+    },
+    output: {
+      bytes: status.output.bytes,
+      maxBytes: status.output.maxBytes,
+      truncated: status.output.truncated,
+      error: status.output.error,
     },
     error: status.error,
   };
@@ -169,9 +186,17 @@ function formatUsage(usage: JobStatus["usage"]): string {
   return parts.length === 0 ? "-" : parts.join(", ");
 }
 
+function formatOutput(output: JobStatus["output"]): string {
+  const size = output.bytes === null ? "unknown size" : formatBytes(output.bytes);
+  let text = `${size} (cap ${formatBytes(output.maxBytes)})`;
+  if (output.truncated) text += ", truncated at the cap";
+  if (output.error !== null) text += `, ${escapeControl(output.error)}`;
+  return text;
+}
+
 /**
  * One job as aligned `Key: value` lines (ID, Owner, Runs as, Command, State, Exit,
- * OOM killed, Started, Ended, Limits, Usage, and Error when there is one),
+ * OOM killed, Started, Ended, Limits, Usage, Output, and Error when there is one),
  * ending in a newline.
  */
 export function formatStatus(status: JobStatus): string {
@@ -187,6 +212,7 @@ export function formatStatus(status: JobStatus): string {
     ["Ended", status.endedAt === null ? "-" : formatTime(status.endedAt)],
     ["Limits", formatLimits(status.limits)],
     ["Usage", formatUsage(status.usage)],
+    ["Output", formatOutput(status.output)],
   ];
   if (status.error !== null) rows.push(["Error", escapeControl(status.error)]);
   const width = Math.max(...rows.map(([key]) => key.length)) + 1;

@@ -36,6 +36,7 @@ function status(overrides: Partial<JobStatus> = {}): JobStatus {
       pids: 1024,
     },
     usage: { cpuNs: 12_345_678, memoryCurrentBytes: 0, memoryPeakBytes: 3 * 2 ** 20, tasks: 0 },
+    output: { bytes: 1234, maxBytes: 1073741824, truncated: false, error: null },
     error: null,
     ...overrides,
   };
@@ -58,6 +59,7 @@ Deno.test("statusToJson: exactly the documented fields, ISO times, null = unlimi
     "endedAt",
     "limits",
     "usage",
+    "output",
     "error",
   ]);
   assertEquals(Object.keys(json.limits), ["cpu", "memoryBytes", "ioReadBps", "ioWriteBps", "pids"]);
@@ -82,6 +84,7 @@ Deno.test("statusToJson: exactly the documented fields, ISO times, null = unlimi
     endedAt: "2024-05-01T12:00:01.500Z",
     limits: { cpu: 1, memoryBytes: 536870912, ioReadBps: null, ioWriteBps: 1048576, pids: 1024 },
     usage: { cpuNs: 12345678, memoryCurrentBytes: 0, memoryPeakBytes: 3145728, tasks: 0 },
+    output: { bytes: 1234, maxBytes: 1073741824, truncated: false, error: null },
     error: null,
   });
   // A running job: endedAt null, and the JSON text round-trips.
@@ -106,6 +109,7 @@ Deno.test("formatStatus: aligned key/value lines", () => {
       "Ended:      2024-05-01T12:00:01Z",
       "Limits:     cpu 1, memory 512MiB, pids 1024, io read unlimited, io write 1MiB/s",
       "Usage:      cpu 0.012s, memory 0B, peak 3MiB, tasks 0",
+      "Output:     1.2KiB (cap 1GiB)",
       "",
     ].join("\n"),
   );

@@ -27,6 +27,7 @@ function jobStatus(overrides: Partial<JobStatus> = {}): JobStatus {
     endedAt: new Date("2024-05-01T12:00:01Z"),
     limits: { cpu: 1, memoryBytes: 2 ** 29, ioReadBps: null, ioWriteBps: null, pids: 1024 },
     usage: { cpuNs: 1, memoryCurrentBytes: 0, memoryPeakBytes: 1, tasks: 0 },
+    output: { bytes: 1234, maxBytes: 1073741824, truncated: false, error: null },
     error: null,
     ...overrides,
   };

@@ -1,16 +1,29 @@
 /**
  * The server's side of the executor protocol (see ./protocol.ts): start an
- * executor as PID 1 of a new PID namespace, hand it its config, and follow
- * its reports.
+ * executor as PID 1 of a new PID namespace, or attach to one a previous
+ * server started, then follow its reports and send it commands.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { spawnInNewPidNamespace } from "../../ffi/mod.ts";
+import {
+  closeFd,
+  O_WRONLY,
+  openFd,
+  openPidfd,
+  signalPidfd,
+  SIGNALS,
+  spawnInNewPidNamespace,
+  SyscallError,
+  waitReadable,
+  writeFd,
+} from "../../ffi/mod.ts";
+import { OutputFile } from "../output/mod.ts";
 import {
   type ExecutorCommand,
   type ExecutorConfig,
   type ExecutorReport,
+  type JobFiles,
   parseReport,
 } from "./protocol.ts";
 
@@ -49,60 +62,162 @@ function executorEnv(): Record<string, string> {
   return env;
 }
 
+/** Which process an executor is: its PID and start time survive a server restart. */
+export interface ExecutorIdentity {
+  /** PID in the host's (the server's) PID namespace. */
+  pid: number;
+  /** Start time in clock ticks since boot (/proc/PID/stat field 22): tells a reused PID apart. */
+  startTime: number;
+}
+
+/** The first report: `started` or `start-failed`. */
+export type StartReport = Extract<ExecutorReport, { type: "started" | "start-failed" }>;
+/** The last report: `exited`. */
+export type ExitReport = Extract<ExecutorReport, { type: "exited" }>;
+/** The state of the output, as last reported. */
+export type OutputReport = Extract<ExecutorReport, { type: "output" }>;
+
+/** A running executor, as the server sees it. */
+export interface ExecutorProcess {
+  /** Which process it is. */
+  readonly identity: ExecutorIdentity;
+  /** The first report (or a synthesized `start-failed` if it ended without one). */
+  readonly startReport: Promise<StartReport>;
+  /** The `exited` report, or null if the executor ended without one (e.g. SIGKILL). */
+  readonly exitReport: Promise<ExitReport | null>;
+  /** The latest `output` report, or null while there was none. */
+  readonly outputState: OutputReport | null;
+  /** Resolves once the executor process is gone and every report of it was read. */
+  readonly ended: Promise<void>;
+  /** The end of the executor's own log, for diagnostics. */
+  logTail(): Promise<string>;
+  /**
+   * The signal that ended the executor process, once it has ended; null
+   * when it exited, or when this server did not start it (then it cannot know).
+   */
+  exitSignal(): Promise<string | null>;
+  /** Sends `stop` (see ./protocol.ts); ignored once the executor has ended. */
+  stop(graceMs: number): void;
+  /** SIGKILLs the executor, which takes the job's whole PID namespace along. */
+  kill(): void;
+}
+
 /** Options of {@link launchExecutor}. */
 export interface LaunchOptions {
   /** The executor's command line; default {@link defaultExecutorCommand}. */
   command?: readonly string[];
 }
 
-/** A running executor, as the server sees it. */
-export interface ExecutorProcess {
-  /** The executor's PID in the server's PID namespace. */
-  readonly pid: number;
-  /** The first report: `started` or `start-failed` (or a synthesized `start-failed` if it died). */
-  readonly startReport: Promise<ExecutorReport>;
-  /** The `exited` report, or null if the executor ended without one (e.g. SIGKILL). */
-  readonly exitReport: Promise<Extract<ExecutorReport, { type: "exited" }> | null>;
-  /** The executor process's own status, once it has ended and its pipes are drained. */
-  readonly status: Promise<Deno.CommandStatus>;
-  /** The last bytes the executor wrote to stderr (for diagnostics). */
-  stderrTail(): string;
-  /**
-   * Asks the executor to stop the job: SIGTERM to every process of it (see
-   * the `stop` command in ./protocol.ts). Ignored once the executor has ended.
-   */
-  stop(): void;
-  /** SIGKILLs the executor, which takes the job's whole PID namespace along. */
-  kill(): void;
-  /** Closes the executor's stdin: it then kills the job and exits. */
-  disconnect(): Promise<void>;
+const LOG_TAIL_BYTES = 4096;
+
+/** The start time of process `pid` (/proc/PID/stat field 22), or null when it is gone. */
+export function processStartTime(pid: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // The command name in parentheses may hold spaces: count fields after the last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const value = Number(fields[19]);
+    return Number.isSafeInteger(value) ? value : null;
+  } catch {
+    return null;
+  }
 }
 
-const STDERR_TAIL_BYTES = 4096;
-
-/** Splits a byte stream into text lines. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let pending = "";
-  for await (const chunk of stream) {
-    pending += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = pending.indexOf("\n")) >= 0) {
-      yield pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-    }
+async function readTail(path: string, bytes: number): Promise<string> {
+  try {
+    const data = await Deno.readFile(path);
+    return new TextDecoder().decode(data.subarray(Math.max(0, data.length - bytes))).trim();
+  } catch {
+    return "";
   }
-  if (pending.length > 0) yield pending;
 }
 
 /**
- * Starts an executor for `config` and returns a handle to it.
+ * Follows the reports file from its first byte until `processGone`
+ * resolves and everything written before is read; the file outlives
+ * servers, so a restarted server reads the same history.
+ */
+class ReportFollower {
+  readonly startReport: Promise<StartReport>;
+  readonly exitReport: Promise<ExitReport | null>;
+  readonly done: Promise<void>;
+  outputState: OutputReport | null = null;
+
+  constructor(
+    files: JobFiles,
+    options: { processGone: Promise<void>; describeDeath: () => Promise<string> },
+  ) {
+    const start = Promise.withResolvers<StartReport>();
+    const exit = Promise.withResolvers<ExitReport | null>();
+    this.startReport = start.promise;
+    this.exitReport = exit.promise;
+    this.done = (async () => {
+      const file = await OutputFile.open(files.reports);
+      void options.processGone.then(() => file.complete());
+      const reader = file.reader();
+      const decoder = new TextDecoder();
+      let pending = "";
+      try {
+        for await (const { data } of reader) {
+          pending += decoder.decode(data, { stream: true });
+          let nl: number;
+          while ((nl = pending.indexOf("\n")) >= 0) {
+            const line = pending.slice(0, nl);
+            pending = pending.slice(nl + 1);
+            let report: ExecutorReport;
+            try {
+              report = parseReport(line);
+            } catch {
+              continue; // A torn last line of a crashed executor, or garbage: not a report.
+            }
+            if (report.type === "started" || report.type === "start-failed") start.resolve(report);
+            else if (report.type === "output") this.outputState = report;
+            else if (report.type === "exited") exit.resolve(report);
+          }
+        }
+      } finally {
+        reader.close();
+        await file.close();
+      }
+      start.resolve({
+        type: "start-failed",
+        reason: "setup",
+        message: `the executor ended before reporting: ${await options.describeDeath()}`,
+      });
+      exit.resolve(null);
+    })();
+    // Nobody may be waiting on these yet; a rejection must not go unhandled.
+    this.done.catch(() => {});
+  }
+}
+
+function sendCommand(controlPath: string, command: ExecutorCommand): void {
+  let fd: number;
+  try {
+    // Non-blocking: with no executor holding the FIFO, open fails (ENXIO) instead of waiting.
+    fd = openFd(controlPath, O_WRONLY | 0o4000);
+  } catch (err) {
+    if (err instanceof SyscallError && (err.code === "ENXIO" || err.code === "ENOENT")) return;
+    throw err;
+  }
+  try {
+    writeFd(fd, JSON.stringify(command) + "\n", controlPath);
+  } catch (err) {
+    if (!(err instanceof SyscallError && err.code === "EPIPE")) throw err;
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * Starts an executor for `config` and returns a handle to it. The job's
+ * files must exist: `files.reports` (empty) and `files.control` (a FIFO).
  *
  * @example
  * ```ts
  * const executor = launchExecutor(config);
  * const first = await executor.startReport; // { type: "started", pid: 8 }
- * const exit = await executor.exitReport;  // { type: "exited", exitCode: 0, signal: null }
+ * const exit = await executor.exitReport;  // { type: "exited", exitCode: 0, ... }
  * ```
  */
 export function launchExecutor(
@@ -115,84 +230,50 @@ export function launchExecutor(
     new Deno.Command(program, {
       args,
       stdin: "piped",
-      stdout: "piped",
+      stdout: "null",
+      // Only until the executor has read its config: then it writes to executor.log.
       stderr: "piped",
       // The server's environment is not the job's business; Deno needs only its cache dir.
       clearEnv: true,
       env: executorEnv(),
     }).spawn()
   );
-
+  const identity = { pid: child.pid, startTime: processStartTime(child.pid) ?? 0 };
   const writer = child.stdin.getWriter();
-  let writerClosed = false;
-  const closeWriter = async () => {
-    if (writerClosed) return;
-    writerClosed = true;
-    await writer.close().catch(() => {});
-  };
   // A failed write means the executor already died; its status says why.
-  const send = (message: ExecutorConfig | ExecutorCommand) => {
-    if (writerClosed) return;
-    writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n")).catch(() => {});
-  };
-  send(config);
-
-  let tail = new Uint8Array(0);
-  const stderrDone = (async () => {
-    for await (const chunk of child.stderr) {
-      const joined = new Uint8Array(tail.length + chunk.length);
-      joined.set(tail);
-      joined.set(chunk, tail.length);
-      tail = joined.slice(Math.max(0, joined.length - STDERR_TAIL_BYTES));
-    }
-  })();
-  const stderrTail = () => new TextDecoder().decode(tail).trim();
-
-  const start = Promise.withResolvers<ExecutorReport>();
-  const exit = Promise.withResolvers<Extract<ExecutorReport, { type: "exited" }> | null>();
-  const reportsDone = (async () => {
-    let seenFirst = false;
-    for await (const line of lines(child.stdout)) {
-      if (line.trim() === "") continue;
-      let message: ExecutorReport;
-      try {
-        message = parseReport(line);
-      } catch {
-        continue; // Not a report (the protocol has nothing else on stdout).
-      }
-      if (!seenFirst) {
-        seenFirst = true;
-        start.resolve(message);
-      } else if (message.type === "exited") {
-        exit.resolve(message);
-      }
-    }
-  })();
-
-  const status = (async () => {
-    const s = await child.status;
-    await Promise.all([reportsDone, stderrDone]);
-    await closeWriter();
-    const detail = stderrTail() || (s.signal ? `killed by ${s.signal}` : `exit code ${s.code}`);
-    start.resolve({
-      type: "start-failed",
-      reason: "setup",
-      message: `the executor ended before reporting: ${detail}`,
-    });
-    exit.resolve(null);
-    return s;
-  })();
+  writer.write(new TextEncoder().encode(JSON.stringify(config) + "\n"))
+    .then(() => writer.close()).catch(() => {});
+  let early = "";
+  const earlyDone = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) early += decoder.decode(chunk, { stream: true });
+  })().catch(() => {});
 
   let ended = false;
-  status.then(() => (ended = true));
+  const processGone = child.status.then(async () => {
+    await earlyDone;
+    ended = true;
+  });
+  const follower = new ReportFollower(config.files, {
+    processGone,
+    describeDeath: async () => {
+      const s = await child.status;
+      const tail = (await readTail(config.files.log, LOG_TAIL_BYTES)) || early.trim();
+      return tail || (s.signal ? `killed by ${s.signal}` : `exit code ${s.code}`);
+    },
+  });
   return {
-    pid: child.pid,
-    startReport: start.promise,
-    exitReport: exit.promise,
-    status,
-    stderrTail,
-    stop() {
-      if (!ended) send({ type: "stop" });
+    identity,
+    startReport: follower.startReport,
+    exitReport: follower.exitReport,
+    get outputState() {
+      return follower.outputState;
+    },
+    ended: follower.done,
+    logTail: async () => (await readTail(config.files.log, LOG_TAIL_BYTES)) || early.trim(),
+    exitSignal: async () => (await child.status).signal,
+    stop(graceMs) {
+      if (!ended) sendCommand(config.files.control, { type: "stop", graceMs });
     },
     kill() {
       if (ended) return;
@@ -202,6 +283,47 @@ export function launchExecutor(
         // It ended between the check and the kill.
       }
     },
-    disconnect: closeWriter,
+  };
+}
+
+/**
+ * Attaches to an executor a previous server started (after a restart).
+ * Returns null when that process is gone, or its PID now belongs to
+ * another process (the start time differs).
+ */
+export function adoptExecutor(identity: ExecutorIdentity, files: JobFiles): ExecutorProcess | null {
+  const pidfd = openPidfd(identity.pid);
+  if (pidfd === null) return null;
+  // The pidfd pins the process: if the start time matches now, it is ours for good.
+  if (processStartTime(identity.pid) !== identity.startTime) {
+    closeFd(pidfd);
+    return null;
+  }
+  let ended = false;
+  const processGone = waitReadable(pidfd).then(() => {
+    ended = true;
+    closeFd(pidfd);
+  });
+  const follower = new ReportFollower(files, {
+    processGone,
+    describeDeath: async () =>
+      (await readTail(files.log, LOG_TAIL_BYTES)) || "it ended while no server was watching",
+  });
+  return {
+    identity,
+    startReport: follower.startReport,
+    exitReport: follower.exitReport,
+    get outputState() {
+      return follower.outputState;
+    },
+    ended: follower.done,
+    logTail: () => readTail(files.log, LOG_TAIL_BYTES),
+    exitSignal: () => Promise.resolve(null),
+    stop(graceMs) {
+      if (!ended) sendCommand(files.control, { type: "stop", graceMs });
+    },
+    kill() {
+      if (!ended) signalPidfd(pidfd, SIGNALS.SIGKILL!);
+    },
   };
 }

@@ -1,18 +1,22 @@
 /**
  * The executor: PID 1 of every job. See ./protocol.ts for what the server
  * tells it and what it reports, ./_sandbox.ts for the job's view of the
- * system and ./_identity.ts for the job's credentials.
+ * system, ./_identity.ts for the job's credentials and ./_pump.ts for how
+ * output reaches its file.
  *
  * Only synchronous file APIs are used after `enterSandbox()`: Deno runs
  * async file operations on helper threads, which stay in the host's mount
- * namespace; the main thread is the one that was moved.
+ * namespace; the main thread is the one that was moved. Files are opened
+ * before, and used through their descriptors.
  *
  * @module
  */
 import {
   closeFd,
+  dupTo,
   kill,
   lastCapability,
+  makePipe,
   O_APPEND,
   O_WRONLY,
   openFd,
@@ -21,12 +25,15 @@ import {
   spawn,
   SyscallError,
   waitChild,
+  writeFd,
 } from "../../ffi/mod.ts";
 import type { ExitStatus } from "../../ffi/mod.ts";
 import { enterSandbox } from "./_sandbox.ts";
 import { lockDown, spawnAs } from "./_identity.ts";
 import { directoryProblem, resolveCommand } from "./_resolve.ts";
 import { type CgroupFiles, openCgroupFiles, spawnInCgroup } from "./_cgroup_hop.ts";
+import { PUMP_CHUNK_BYTES, pumpOutput } from "./_pump.ts";
+import { Deadline } from "./deadline.ts";
 import {
   type ExecutorConfig,
   type ExecutorReport,
@@ -35,29 +42,20 @@ import {
   type StartFailureReason,
 } from "./protocol.ts";
 
-const encoder = new TextEncoder();
+const O_CREAT = 0o100;
 
-function report(message: ExecutorReport): void {
-  const bytes = encoder.encode(JSON.stringify(message) + "\n");
-  let written = 0;
-  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
-}
-
-/** Reads the first line of stdin synchronously; the rest stays unread. */
+/** Reads the first line of stdin synchronously. */
 function readConfigLine(): string {
-  const chunks: Uint8Array[] = [];
+  const chunks: number[] = [];
   const buf = new Uint8Array(1);
-  // One byte at a time, so nothing after the newline is consumed: the
-  // server keeps stdin open and its end-of-file carries meaning.
+  // One byte at a time: the line is short, and nothing after it is consumed.
   for (;;) {
     const n = Deno.stdin.readSync(buf);
     if (n === null || n === 0) throw new Error("stdin closed before the config line");
     if (buf[0] === 0x0a) break;
-    chunks.push(buf.slice(0, 1));
+    chunks.push(buf[0] ?? 0);
   }
-  const all = new Uint8Array(chunks.length);
-  chunks.forEach((c, i) => (all[i] = c[0] ?? 0));
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(new Uint8Array(chunks));
 }
 
 /** Why posix_spawn failed (the working directory was checked before). */
@@ -72,6 +70,8 @@ function failureReason(err: unknown): StartFailureReason {
       return "not-executable";
     case "ENOEXEC":
       return "bad-format";
+    case "E2BIG":
+      return "too-big";
     default:
       return "setup";
   }
@@ -85,40 +85,24 @@ function killAndReapAll(): void {
   }
 }
 
-/**
- * Reads command lines from the server until end-of-file, which means the
- * server is gone.
- */
-async function watchServer(
-  handlers: { onStop: () => void; onGone: () => void },
+/** Calls `onCommand` for each command line on the control FIFO, forever. */
+async function readCommands(
+  control: Deno.FsFile,
+  onCommand: (line: string) => void,
 ): Promise<void> {
   const decoder = new TextDecoder();
   const buf = new Uint8Array(4096);
   let pending = "";
-  try {
-    for (let n = await Deno.stdin.read(buf); n !== null; n = await Deno.stdin.read(buf)) {
-      pending += decoder.decode(buf.subarray(0, n), { stream: true });
-      let nl: number;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (line.trim() === "") continue;
-        try {
-          if (parseCommand(line).type === "stop") handlers.onStop();
-        } catch (err) {
-          console.error(`executor: ignoring a command: ${(err as Error).message}`);
-        }
-      }
+  // Opened for reading and writing: no end-of-file however often servers come and go.
+  for (let n = await control.read(buf); n !== null; n = await control.read(buf)) {
+    pending += decoder.decode(buf.subarray(0, n), { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line.trim() !== "") onCommand(line);
     }
-  } catch {
-    // A broken pipe means the same as EOF.
   }
-  handlers.onGone();
-}
-
-function failStart(reason: StartFailureReason, message: string, code: number): never {
-  report({ type: "start-failed", reason, message });
-  Deno.exit(code);
 }
 
 /** Runs the executor; never returns. */
@@ -129,33 +113,54 @@ export async function main(): Promise<never> {
   try {
     config = parseConfig(readConfigLine());
   } catch (err) {
-    failStart("setup", (err as Error).message, 2);
+    // No reports file known yet: stderr is the server's pipe at this point.
+    console.error(`executor: ${(err as Error).message}`);
+    Deno.exit(2);
   }
+
+  // Diagnostics go to the job's executor.log from here on: the server that
+  // started this executor may be gone long before the job ends.
+  const logFd = openFd(config.files.log, O_WRONLY | O_APPEND | O_CREAT);
+  dupTo(logFd, 1);
+  dupTo(logFd, 2);
+  closeFd(logFd);
+  const reportsFd = openFd(config.files.reports, O_WRONLY | O_APPEND);
+  const report = (message: ExecutorReport) =>
+    writeFd(reportsFd, JSON.stringify(message) + "\n", "reports");
+  const failStart: (reason: StartFailureReason, message: string) => never = (reason, message) => {
+    report({ type: "start-failed", reason, message });
+    Deno.exit(1);
+  };
 
   // Everything from the host's view is opened now: the sandbox hides it.
   let outputFd: number;
+  let nullFd: number;
+  let control: Deno.FsFile;
   let cgroupFiles: CgroupFiles;
   let lastCap: number;
   try {
-    outputFd = openFd(config.outputPath, O_WRONLY | O_APPEND);
+    // Not O_APPEND: splice(2) refuses append-mode targets. The executor is
+    // the file's only writer, and it starts empty.
+    outputFd = openFd(config.files.output, O_WRONLY);
+    nullFd = openFd("/dev/null", O_WRONLY);
+    control = Deno.openSync(config.files.control, { read: true, write: true });
     cgroupFiles = openCgroupFiles(config.cgroup);
     lastCap = lastCapability();
     enterSandbox(config);
   } catch (err) {
-    failStart("setup", (err as Error).message, 1);
+    failStart("setup", (err as Error).message);
   }
 
+  const cwdProblem = directoryProblem(config.cwd, config.identity);
+  if (cwdProblem !== null) failStart("bad-cwd", cwdProblem);
   const program = resolveCommand(config.command, {
     searchPath: config.env.PATH,
     cwd: config.cwd,
   });
-  const cwdProblem = directoryProblem(config.cwd, config.identity);
-  if (cwdProblem !== null) failStart("bad-cwd", cwdProblem, 1);
   if (program === "not-found" || program === "not-executable") {
     failStart(
       program,
       `${config.command}: ${program === "not-found" ? "not found" : "not executable"} in PATH`,
-      1,
     );
   }
 
@@ -174,6 +179,7 @@ export async function main(): Promise<never> {
   };
   Deno.addSignalListener("SIGCHLD", onChild);
 
+  const [pipeRead, pipeWrite] = makePipe({ size: PUMP_CHUNK_BYTES });
   try {
     mainPid = spawnInCgroup(cgroupFiles, () => {
       lockDown(lastCap);
@@ -183,39 +189,49 @@ export async function main(): Promise<never> {
           args: config.args,
           env: config.env,
           cwd: config.cwd,
-          outputFd,
+          outputFd: pipeWrite,
           newSession: true,
         }));
     });
   } catch (err) {
     // A failure after the spawn (limits not written) leaves a child behind.
     killAndReapAll();
-    failStart(mainPid === 0 ? failureReason(err) : "setup", (err as Error).message, 1);
+    failStart(mainPid === 0 ? failureReason(err) : "setup", (err as Error).message);
   }
-  closeFd(outputFd);
+  closeFd(pipeWrite); // the job holds the only write ends now: end-of-file when it is gone
   report({ type: "started", pid: mainPid });
   onChild(); // The main process may have ended before the listener ran.
 
-  void watchServer({
-    onStop: () => {
+  const pumped = pumpOutput(pipeRead, {
+    outputFd,
+    nullFd,
+    maxBytes: config.maxOutputBytes,
+    onChange: (state) => report({ type: "output", truncated: state.truncated, error: state.error }),
+  });
+  const killDeadline = new Deadline(() => kill(-1, SIGNALS.SIGKILL!));
+  void readCommands(control, (line) => {
+    try {
+      const command = parseCommand(line);
       if (mainStatus === null) stopBeforeExit = true;
       kill(-1, SIGNALS.SIGTERM!);
-    },
-    onGone: () => {
-      killAndReapAll();
-      Deno.exit(1);
-    },
+      killDeadline.atMost(command.graceMs);
+    } catch (err) {
+      console.error(`executor: ignoring a command: ${(err as Error).message}`);
+    }
   });
 
   await ended.promise;
+  killDeadline.cancel();
   // The job ends with its main process: nothing it left behind survives.
   killAndReapAll();
+  const output = await pumped;
   const status = mainStatus as ExitStatus | null;
   report({
     type: "exited",
     exitCode: status?.exitCode ?? null,
     signal: status?.signal ?? null,
     terminated: stopBeforeExit,
+    outputBytes: output.bytes,
   });
   Deno.exit(0);
 }

@@ -2,42 +2,54 @@
  * The protocol between the server and the executor, the program that is PID
  * 1 of every job.
  *
+ * The executor outlives the server that started it: nothing in the protocol
+ * depends on the server staying up. Everything the server learns is in the
+ * job's directory, where a restarted server finds it again.
+ *
+ * ## Files of a job (all in the job's directory on the host, made by the server)
+ * - `output`: the job's output; the executor pumps the job's stdout and
+ *   stderr (one pipe) into it, up to {@link ExecutorConfig.maxOutputBytes}.
+ * - `reports`: {@link ExecutorReport} lines, appended by the executor; the
+ *   server reads it from the start whenever it (re)attaches.
+ * - `control`: a FIFO; the server writes {@link ExecutorCommand} lines to it.
+ *   The executor holds it open for reading and writing, so it never sees
+ *   end-of-file while no server is there.
+ * - `executor.log`: the executor's own stdout and stderr (diagnostics).
+ *
  * ## Lifecycle
  * 1. The server starts the executor as PID 1 of a new PID namespace, in the
- *    server's own cgroup, with stdin and stdout as pipes.
- * 2. The server writes ONE line to the executor's stdin: an
- *    {@link ExecutorConfig} as JSON. It keeps stdin open for the job's
- *    lifetime and may send {@link ExecutorCommand} lines later.
- *    End-of-file on stdin means "the server is gone": the executor then
- *    kills the job and exits, so no job outlives its server.
- * 3. The executor builds the job's sandbox (see ./_sandbox.ts): new mount,
- *    network, UTS and IPC namespaces; a new root of its own (the host's
- *    file system read-only, masked paths, a private /work, /tmp, /dev,
- *    /proc and /sys) entered with pivot_root; hostname; `lo` up. The files
- *    it needs later (the output file, cgroup control files) are opened
- *    BEFORE the root changes, since the job's view cannot reach them.
- * 4. It joins the job's cgroup, enters a new cgroup namespace there, and
+ *    server's own cgroup, writes ONE line to its stdin (an
+ *    {@link ExecutorConfig} as JSON) and closes it.
+ * 2. The executor opens the job's files and the cgroup files it needs later
+ *    (the sandbox hides them), builds the job's sandbox (see ./_sandbox.ts):
+ *    new mount, network, UTS and IPC namespaces; a new root of its own (the
+ *    host's file system read-only, masked paths, a private /work, /tmp,
+ *    /dev, /proc and /sys) entered with pivot_root; hostname; `lo` up.
+ * 3. It joins the job's cgroup, enters a new cgroup namespace there, and
  *    spawns the job's main process as the job's user (see ./_identity.ts:
- *    no capabilities, no_new_privs, a seccomp filter) with the output file
- *    as stdout and stderr, so it is limited from its first instruction. It
- *    then applies the `cgroup.afterSpawn` writes (limits that would
- *    otherwise also constrain the executor's spawn: memory and pids) and
- *    returns to its own cgroup (so its memory is never charged to the job).
- * 5. The executor writes {@link ExecutorReport} lines to stdout, as JSON:
- *    first exactly one of `started` or `start-failed`; after `started`,
- *    exactly one `exited` once the job has ended and every process of it is
- *    gone. Then it exits with code 0.
+ *    no capabilities, no_new_privs, a seccomp filter) with /dev/null as
+ *    stdin and a pipe as stdout and stderr, so it is limited from its first
+ *    instruction. It then applies the `cgroup.afterSpawn` writes (limits
+ *    that would otherwise also constrain the executor's spawn: memory and
+ *    pids) and returns to its own cgroup (its memory is never the job's).
+ * 4. Reports: first exactly one of `started` or `start-failed`; after
+ *    `started`, any number of `output` (the output was cut at the cap, or
+ *    the disk refused it), then exactly one `exited` once the job has
+ *    ended, every process of it is gone and every byte of output is in the
+ *    file. Then it exits with code 0.
  *
- * ## Commands (server to executor, one JSON line each, after the config)
- * - `{"type":"stop"}`: SIGTERM to every process of the job
- *   (`kill(-1, SIGTERM)` from the namespace's PID 1), not only the main
- *   process. The executor keeps running until the main process has ended.
+ * ## Commands (server to executor)
+ * - `{"type":"stop","graceMs":N}`: SIGTERM to every process of the job
+ *   (`kill(-1, SIGTERM)` from the namespace's PID 1), and SIGKILL to every
+ *   one of them after N ms if the main process has not ended by then. The
+ *   executor keeps the deadline itself, so a stop completes even if the
+ *   server goes away meanwhile. A later stop with an earlier deadline wins.
  *
- * Stops travel over stdin, not as signals: the executor installs no
+ * Stops travel over the FIFO, not as signals: the executor installs no
  * SIGTERM handler, so as a PID 1 it cannot be signalled by anything in its
- * namespace, and a job cannot fake a stop. SIGKILL from the server (after
- * the grace period) still ends it: the kernel then kills the whole PID
- * namespace, and no `exited` report is written.
+ * namespace, and a job cannot fake a stop. The server's last resort is
+ * SIGKILL of the executor: the kernel then kills the whole PID namespace,
+ * and no `exited` report is written.
  *
  * The executor reaps every process reparented to it while the job runs.
  * When the main process ends, every process left in the job is SIGKILLed
@@ -47,7 +59,7 @@
  */
 
 /** The protocol version this file describes. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Where the job's private working directory appears in its own view. */
 export const JOB_WORK_DIR = "/work";
@@ -95,7 +107,19 @@ export interface SandboxConfig {
   tmpSizeBytes: number;
 }
 
-/** What the server tells the executor: the first line on stdin. */
+/** The job's files the executor uses (host paths; see the module doc). */
+export interface JobFiles {
+  /** The job's output file. */
+  output: string;
+  /** The reports file (appended). */
+  reports: string;
+  /** The command FIFO. */
+  control: string;
+  /** The executor's own log. */
+  log: string;
+}
+
+/** What the server tells the executor: the one line on stdin. */
 export interface ExecutorConfig {
   /** Protocol version; {@link PROTOCOL_VERSION}. */
   version: typeof PROTOCOL_VERSION;
@@ -109,8 +133,10 @@ export interface ExecutorConfig {
   cwd: string;
   /** Hostname inside the job's UTS namespace. */
   hostname: string;
-  /** The job's output file (host path); opened by the executor, handed to the job as fds 1 and 2. */
-  outputPath: string;
+  /** The job's files. */
+  files: JobFiles;
+  /** Output beyond this many bytes is discarded (and reported). */
+  maxOutputBytes: number;
   /** Who the job runs as. */
   identity: JobIdentity;
   /** The job's file-system view. */
@@ -126,8 +152,12 @@ export interface ExecutorConfig {
   };
 }
 
-/** What the server may tell a running executor: one JSON object per line on stdin. */
-export type ExecutorCommand = { type: "stop" };
+/** What the server may tell a running executor: one JSON object per line on the FIFO. */
+export type ExecutorCommand = {
+  type: "stop";
+  /** Milliseconds between SIGTERM and SIGKILL. */
+  graceMs: number;
+};
 
 /** Why the main process could not be started. */
 export type StartFailureReason =
@@ -135,9 +165,10 @@ export type StartFailureReason =
   | "not-executable"
   | "bad-format"
   | "bad-cwd"
+  | "too-big"
   | "setup";
 
-/** What the executor reports: one JSON object per line on stdout. */
+/** What the executor reports: one JSON object per line in the reports file. */
 export type ExecutorReport =
   | {
     type: "started";
@@ -151,6 +182,13 @@ export type ExecutorReport =
     message: string;
   }
   | {
+    type: "output";
+    /** Output was cut at `maxOutputBytes`; what followed is discarded. */
+    truncated: boolean;
+    /** Why writing the output file failed (e.g. the disk is full), or null. */
+    error: string | null;
+  }
+  | {
     type: "exited";
     /** Exit code of the main process, or null when a signal ended it. */
     exitCode: number | null;
@@ -162,6 +200,8 @@ export type ExecutorReport =
      * itself" even when a stop races the job's own exit.
      */
     terminated: boolean;
+    /** Bytes written to the output file. */
+    outputBytes: number;
   };
 
 function isStringArray(v: unknown): v is string[] {
@@ -185,16 +225,19 @@ function isBindMount(v: unknown): v is BindMount {
     typeof b.target === "string" && typeof b.readOnly === "boolean";
 }
 
+function checkAbsolute(value: unknown, what: string): void {
+  if (typeof value !== "string" || !value.startsWith("/")) {
+    throw new TypeError(`Executor config: ${what} must be an absolute path`);
+  }
+}
+
 function checkSandbox(v: unknown): void {
   const sb = v as Record<string, unknown> | null;
   if (typeof sb !== "object" || sb === null) {
     throw new TypeError("Executor config: sandbox is missing");
   }
-  for (const key of ["rootDir", "workDir"] as const) {
-    if (typeof sb[key] !== "string" || !(sb[key] as string).startsWith("/")) {
-      throw new TypeError(`Executor config: sandbox.${key} must be an absolute path`);
-    }
-  }
+  checkAbsolute(sb.rootDir, "sandbox.rootDir");
+  checkAbsolute(sb.workDir, "sandbox.workDir");
   if (!isStringArray(sb.masks)) {
     throw new TypeError("Executor config: sandbox.masks must be strings");
   }
@@ -219,11 +262,21 @@ export function parseConfig(line: string): ExecutorConfig {
   if (c.version !== PROTOCOL_VERSION) {
     throw new TypeError(`Executor config: unsupported version ${c.version}`);
   }
-  for (const key of ["command", "cwd", "hostname", "outputPath"] as const) {
+  for (const key of ["command", "cwd", "hostname"] as const) {
     if (typeof c[key] !== "string") throw new TypeError(`Executor config: ${key} must be a string`);
   }
   if (!isStringArray(c.args)) throw new TypeError("Executor config: args must be strings");
   if (!isStringRecord(c.env)) throw new TypeError("Executor config: env must map strings");
+  const files = c.files as Record<string, unknown> | null | undefined;
+  if (typeof files !== "object" || files === null) {
+    throw new TypeError("Executor config: files is missing");
+  }
+  for (const key of ["output", "reports", "control", "log"] as const) {
+    checkAbsolute(files[key], `files.${key}`);
+  }
+  if (!Number.isSafeInteger(c.maxOutputBytes) || (c.maxOutputBytes as number) < 0) {
+    throw new TypeError("Executor config: maxOutputBytes must be a whole number >= 0");
+  }
   if (!isIdentity(c.identity)) {
     throw new TypeError("Executor config: identity must be {uid, gid}, whole numbers >= 0");
   }
@@ -249,7 +302,12 @@ export function parseConfig(line: string): ExecutorConfig {
 export function parseCommand(line: string): ExecutorCommand {
   const v: unknown = JSON.parse(line);
   const c = v as Record<string, unknown> | null;
-  if (typeof c === "object" && c !== null && c.type === "stop") return { type: "stop" };
+  if (
+    typeof c === "object" && c !== null && c.type === "stop" && typeof c.graceMs === "number" &&
+    c.graceMs >= 0
+  ) {
+    return { type: "stop", graceMs: c.graceMs };
+  }
   throw new TypeError(`Executor command: unexpected ${JSON.stringify(line).slice(0, 200)}`);
 }
 
@@ -271,16 +329,22 @@ export function parseReport(line: string): ExecutorReport {
         };
       }
       break;
+    case "output":
+      if (typeof r.truncated === "boolean" && (r.error === null || typeof r.error === "string")) {
+        return { type: "output", truncated: r.truncated, error: r.error };
+      }
+      break;
     case "exited": {
       const code = r.exitCode;
       const signal = r.signal;
       const terminated = r.terminated;
-      if (typeof terminated !== "boolean") break;
+      const outputBytes = r.outputBytes;
+      if (typeof terminated !== "boolean" || typeof outputBytes !== "number") break;
       if (typeof code === "number" && signal === null) {
-        return { type: "exited", exitCode: code, signal: null, terminated };
+        return { type: "exited", exitCode: code, signal: null, terminated, outputBytes };
       }
       if (code === null && typeof signal === "string") {
-        return { type: "exited", exitCode: null, signal, terminated };
+        return { type: "exited", exitCode: null, signal, terminated, outputBytes };
       }
       break;
     }

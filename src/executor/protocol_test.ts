@@ -8,13 +8,19 @@ import {
 } from "./protocol.ts";
 
 const config: ExecutorConfig = {
-  version: 2,
+  version: 3,
   command: "sh",
   args: ["-c", "echo hi"],
   env: { PATH: "/bin" },
   cwd: "/",
   hostname: "job-1",
-  outputPath: "/tmp/out",
+  files: {
+    output: "/var/lib/jobworker/jobs/1/output",
+    reports: "/var/lib/jobworker/jobs/1/reports",
+    control: "/var/lib/jobworker/jobs/1/control",
+    log: "/var/lib/jobworker/jobs/1/executor.log",
+  },
+  maxOutputBytes: 1 << 30,
   identity: { uid: 61184, gid: 61184 },
   sandbox: {
     rootDir: "/var/lib/jobworker/sandbox-root",
@@ -35,7 +41,7 @@ Deno.test("a config survives the JSON round trip", () => {
 });
 
 Deno.test("a malformed config is refused naming the field", () => {
-  assertThrows(() => parseConfig(JSON.stringify({ ...config, version: 1 })), TypeError, "version");
+  assertThrows(() => parseConfig(JSON.stringify({ ...config, version: 2 })), TypeError, "version");
   assertThrows(
     () => parseConfig(JSON.stringify({ ...config, identity: { uid: -1, gid: 0 } })),
     TypeError,
@@ -65,8 +71,10 @@ Deno.test("every report survives the JSON round trip", () => {
   const reports: ExecutorReport[] = [
     { type: "started", pid: 8 },
     { type: "start-failed", reason: "not-found", message: "posix_spawnp(x) failed: ENOENT" },
-    { type: "exited", exitCode: 3, signal: null, terminated: false },
-    { type: "exited", exitCode: null, signal: "SIGKILL", terminated: true },
+    { type: "output", truncated: true, error: null },
+    { type: "output", truncated: false, error: "the data directory's disk is full (ENOSPC)" },
+    { type: "exited", exitCode: 3, signal: null, terminated: false, outputBytes: 0 },
+    { type: "exited", exitCode: null, signal: "SIGKILL", terminated: true, outputBytes: 1 << 30 },
   ];
   for (const r of reports) assertEquals(parseReport(JSON.stringify(r)), r);
 });
@@ -82,7 +90,9 @@ Deno.test("a malformed report is refused", () => {
 });
 
 Deno.test("commands parse; anything else is refused", () => {
-  assertEquals(parseCommand('{"type":"stop"}'), { type: "stop" });
+  assertEquals(parseCommand('{"type":"stop","graceMs":2500}'), { type: "stop", graceMs: 2500 });
+  assertThrows(() => parseCommand('{"type":"stop"}'), TypeError);
+  assertThrows(() => parseCommand('{"type":"stop","graceMs":-1}'), TypeError);
   assertThrows(() => parseCommand('{"type":"reboot"}'), TypeError);
   assertThrows(() => parseCommand("[]"), TypeError);
 });

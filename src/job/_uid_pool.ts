@@ -39,6 +39,11 @@ export class UidPool {
     return null;
   }
 
+  /** Marks `id` in use (a job adopted after a restart holds it); ids outside the range are ignored. */
+  claim(id: number): void {
+    if (id >= this.#range.first && id <= this.#range.last) this.#used.add(id);
+  }
+
   /** Returns `id` to the pool. */
   release(id: number): void {
     this.#used.delete(id);

@@ -57,3 +57,16 @@ export class JobPermissionError extends Error {
     this.name = "JobPermissionError";
   }
 }
+
+/**
+ * A limit of the server keeps the request from being served now: too many
+ * running jobs (in total or for the user), too little free space for
+ * output. It may succeed later.
+ */
+export class JobExhaustedError extends Error {
+  /** @param message the full message, naming the limit, e.g. "... (--max-jobs 100)". */
+  constructor(message: string) {
+    super(message);
+    this.name = "JobExhaustedError";
+  }
+}

@@ -1,13 +1,15 @@
 /**
- * One job: its state machine, stop with a grace period, status, and output
- * readers. Jobs are made by the {@link JobManager}; see ./manager.ts.
+ * One job: its state machine, stop with a grace period, status, output
+ * readers, and its record on disk. Jobs are made by the {@link JobManager}
+ * (see ./manager.ts), fresh or from a record after a restart.
  *
  * @module
  */
 import type { CgroupStats, JobCgroup, ResourceLimits } from "../cgroup/mod.ts";
+import { Deadline } from "../executor/deadline.ts";
 import type { ExecutorProcess } from "../executor/launch.ts";
-import type { JobIdentity } from "../executor/protocol.ts";
 import type { OutputFile, OutputReader } from "../output/mod.ts";
+import type { JobRecord } from "./_record.ts";
 import type { ResolvedSpec } from "./spec.ts";
 
 /**
@@ -32,6 +34,18 @@ export interface ResourceUsage {
   tasks: number | null;
 }
 
+/** What became of a job's output. */
+export interface OutputStatus {
+  /** Bytes stored (null when unknown, e.g. the file is gone). */
+  bytes: number | null;
+  /** The cap in force, bytes. */
+  maxBytes: number;
+  /** Output beyond the cap was discarded. */
+  truncated: boolean;
+  /** Why output could not be stored (e.g. the disk was full), or null. */
+  error: string | null;
+}
+
 /** A snapshot of a job's status. */
 export interface JobStatus {
   id: string;
@@ -54,6 +68,7 @@ export interface JobStatus {
   endedAt: Date | null;
   limits: ResourceLimits;
   usage: ResourceUsage;
+  output: OutputStatus;
   /** Why the job failed, for state `failed`. */
   error: string | null;
 }
@@ -62,13 +77,16 @@ export interface JobStatus {
 export interface StopOptions {
   /**
    * Milliseconds between SIGTERM to every process of the job and SIGKILL of
-   * the whole job. Default {@link DEFAULT_GRACE_MS}.
+   * the whole job. Default {@link DEFAULT_GRACE_MS}. Any finite value works.
    */
   graceMs?: number;
 }
 
 /** Default grace period of {@link Job.stop}: 10 s. */
 export const DEFAULT_GRACE_MS = 10_000;
+
+/** How long after the grace the server SIGKILLs an executor that did not end the job itself. */
+const BACKSTOP_MS = 5_000;
 
 /** Options of {@link Job.output}. */
 export interface OutputOptions {
@@ -78,16 +96,23 @@ export interface OutputOptions {
   signal?: AbortSignal;
 }
 
-/** What a {@link Job} needs to run; built by the manager. */
-export interface JobParts {
-  id: string;
-  owner: string;
-  spec: ResolvedSpec;
-  identity: JobIdentity;
+/** What a running {@link Job} is made of; built by the manager. */
+export interface RunningParts {
   executor: ExecutorProcess;
   cgroup: JobCgroup;
   output: OutputFile;
-  startedAt: Date;
+}
+
+/** What a {@link Job} needs; built by the manager. */
+export interface JobParts {
+  /** The record, as last saved (it must already be on disk). */
+  record: JobRecord;
+  /** Saves a changed record (the manager serializes writes per job). */
+  save: (record: JobRecord) => Promise<void>;
+  /** The output file (completed for an ended job). */
+  output: OutputFile;
+  /** The executor and cgroup of a running job; null for an ended one. */
+  running: Omit<RunningParts, "output"> | null;
 }
 
 function usageOf(stats: CgroupStats | null): ResourceUsage {
@@ -98,6 +123,13 @@ function usageOf(stats: CgroupStats | null): ResourceUsage {
     tasks: stats?.pidsCurrent ?? null,
   };
 }
+
+const NO_USAGE: ResourceUsage = {
+  cpuNs: null,
+  memoryCurrentBytes: null,
+  memoryPeakBytes: null,
+  tasks: null,
+};
 
 /**
  * A running or ended job. Safe to use from many concurrent callers: stop()
@@ -111,39 +143,49 @@ export class Job {
   readonly owner: string;
   /** The validated spec it runs. */
   readonly spec: ResolvedSpec;
-  readonly #parts: JobParts;
+  readonly #record: JobRecord;
+  readonly #save: (record: JobRecord) => Promise<void>;
+  readonly #output: OutputFile;
+  readonly #running: Omit<RunningParts, "output"> | null;
   readonly #ended: Promise<void>;
-  #state: JobState = "running";
-  #exitCode: number | null = null;
-  #signal: string | null = null;
-  #error: string | null = null;
-  #endedAt: Date | null = null;
   #finalStats: CgroupStats | null = null;
-  #stopRequested = false;
-  #killTimer: ReturnType<typeof setTimeout> | undefined;
-  #killDeadline = Infinity;
+  #backstop: Deadline | undefined;
   #killing: Promise<void> | undefined;
+  #forceKilled = false;
 
-  /** Made by the manager once the executor has reported `started`. */
+  /** Made by the manager (see {@link JobParts}). */
   constructor(parts: JobParts) {
-    this.id = parts.id;
-    this.owner = parts.owner;
-    this.spec = parts.spec;
-    this.#parts = parts;
-    this.#ended = this.#supervise();
+    this.#record = parts.record;
+    this.id = parts.record.id;
+    this.owner = parts.record.owner;
+    this.spec = parts.record.spec;
+    this.#save = parts.save;
+    this.#output = parts.output;
+    this.#running = parts.running;
+    this.#ended = this.#running === null ? Promise.resolve() : this.#supervise(this.#running);
   }
 
   /**
    * The job's cgroup directories (one on v2, one per hierarchy on v1);
-   * they are removed once the job has ended.
+   * they are removed once the job has ended. Empty for an ended job.
    */
   get cgroupPaths(): readonly string[] {
-    return this.#parts.cgroup.paths;
+    return this.#running?.cgroup.paths ?? [];
   }
 
   /** The state now, without reading usage figures. */
   get state(): JobState {
-    return this.#state;
+    return this.#record.state === "starting" ? "running" : this.#record.state;
+  }
+
+  /** When the job ended, or null while it runs. */
+  get endedAt(): Date | null {
+    return this.#record.endedAt === null ? null : new Date(this.#record.endedAt);
+  }
+
+  /** The user and group the job runs as, and whether they came from the dynamic range. */
+  get identity(): { uid: number; gid: number; dynamic: boolean } {
+    return { ...this.#record.identity, dynamic: this.#record.dynamicIdentity };
   }
 
   /**
@@ -151,29 +193,45 @@ export class Job {
    * for an ended job it is the final figures.
    */
   async status(): Promise<JobStatus> {
-    let stats = this.#finalStats;
-    if (this.#state === "running") {
-      stats = await this.#parts.cgroup.stats().catch(() => null);
+    const r = this.#record;
+    let usage = r.usage ?? NO_USAGE;
+    let outputBytes = r.output.bytes;
+    let truncated = r.output.truncated;
+    let outputError = r.output.error;
+    if (this.state === "running" && this.#running !== null) {
+      const stats = await this.#running.cgroup.stats().catch(() => null);
       // The job may have ended (and its cgroup gone) while we read.
-      if (this.#state !== "running") stats = this.#finalStats;
+      usage = this.state === "running" ? usageOf(stats) : r.usage ?? NO_USAGE;
+      const live = this.#running.executor.outputState;
+      if (live !== null && this.state === "running") {
+        truncated = live.truncated;
+        outputError = live.error;
+      }
+      if (this.state === "running") outputBytes = await this.#output.size().catch(() => null);
     }
     return {
       id: this.id,
       owner: this.owner,
-      uid: this.#parts.identity.uid,
-      gid: this.#parts.identity.gid,
+      uid: r.identity.uid,
+      gid: r.identity.gid,
       command: this.spec.command,
       args: [...this.spec.args],
-      state: this.#state,
-      exitCode: this.#exitCode,
-      signal: this.#signal,
-      oomKilled: (stats?.oomKills ?? 0) > 0,
-      startedAt: this.#parts.startedAt,
-      endedAt: this.#endedAt,
+      state: this.state,
+      exitCode: r.exitCode,
+      signal: r.signal,
+      oomKilled: r.oomKilled || (this.state === "running" && await this.#oomKilledNow()),
+      startedAt: new Date(r.startedAt ?? r.createdAt),
+      endedAt: this.endedAt,
       limits: { ...this.spec.limits },
-      usage: usageOf(stats),
-      error: this.#error,
+      usage,
+      output: { bytes: outputBytes, maxBytes: r.maxOutputBytes, truncated, error: outputError },
+      error: r.error,
     };
+  }
+
+  async #oomKilledNow(): Promise<boolean> {
+    const stats = await this.#running?.cgroup.stats().catch(() => null);
+    return (stats?.oomKills ?? 0) > 0;
   }
 
   /** Resolves with the final status once the job has ended. */
@@ -186,7 +244,8 @@ export class Job {
    * Stops the job: SIGTERM to every process of the job, then, if it is
    * still running after the grace period, SIGKILL of the whole job.
    * Resolves with the final status once the job has ended. Stopping an
-   * ended job just returns its status.
+   * ended job just returns its status. The executor keeps the deadline, so
+   * a stop completes even if the server goes away meanwhile.
    *
    * @example
    * ```ts
@@ -199,15 +258,12 @@ export class Job {
     if (!Number.isFinite(graceMs) || graceMs < 0) {
       throw new RangeError(`Cannot stop job: grace period must be 0 ms or more, got ${graceMs}`);
     }
-    if (this.#state === "running") {
-      this.#stopRequested = true;
-      this.#parts.executor.stop();
-      const deadline = performance.now() + graceMs;
-      if (deadline < this.#killDeadline) {
-        this.#killDeadline = deadline;
-        clearTimeout(this.#killTimer);
-        this.#killTimer = setTimeout(() => this.#forceKill(), graceMs);
-      }
+    const running = this.#running;
+    if (this.state === "running" && running !== null) {
+      this.#record.stopRequested = true;
+      running.executor.stop(graceMs);
+      this.#backstop ??= new Deadline(() => this.#forceKill(running));
+      this.#backstop.atMost(graceMs + BACKSTOP_MS);
     }
     return await this.wait();
   }
@@ -219,25 +275,26 @@ export class Job {
    * abort its signal) when done.
    */
   output(options: OutputOptions = {}): OutputReader {
-    return this.#parts.output.reader(options);
+    return this.#output.reader(options);
   }
 
-  #forceKill(): void {
-    this.#killTimer = undefined;
-    this.#parts.executor.kill();
-    // The executor's death takes its PID namespace along; cgroup.kill (v2)
-    // or a sweep (v1) also catches anything that might be mid-fork.
-    this.#killing = this.#parts.cgroup.kill().catch(() => {});
+  /** Closes every reader of the job's output (the job is being removed). */
+  async closeOutput(): Promise<void> {
+    await this.#output.close();
   }
 
-  async #supervise(): Promise<void> {
-    const { executor, cgroup, output } = this.#parts;
-    const [exitReport, executorStatus] = await Promise.all([
-      executor.exitReport,
-      executor.status,
-    ]);
-    clearTimeout(this.#killTimer);
-    this.#killTimer = undefined;
+  #forceKill(running: Omit<RunningParts, "output">): void {
+    this.#forceKilled = true;
+    running.executor.kill();
+    // The executor's death takes its PID namespace along; a cgroup kill also
+    // catches anything that might be mid-fork.
+    this.#killing = running.cgroup.kill().catch(() => {});
+  }
+
+  async #supervise(running: Omit<RunningParts, "output">): Promise<void> {
+    const { executor, cgroup } = running;
+    const [exitReport] = await Promise.all([executor.exitReport, executor.ended]);
+    this.#backstop?.cancel();
     await this.#killing;
     if (exitReport === null) {
       // Without the executor, nothing guarantees the job's processes died.
@@ -251,27 +308,40 @@ export class Job {
     await cgroup.destroy().catch((err: unknown) => {
       cleanupError = `cannot remove the job's cgroup: ${(err as Error).message}`;
     });
-    output.complete();
 
+    const r = this.#record;
+    const live = executor.outputState;
+    if (live !== null) r.output = { ...r.output, truncated: live.truncated, error: live.error };
     if (exitReport !== null) {
-      this.#exitCode = exitReport.exitCode;
-      this.#signal = exitReport.signal;
+      r.exitCode = exitReport.exitCode;
+      r.signal = exitReport.signal;
+      r.output.bytes = exitReport.outputBytes;
       // A stop that arrived after the main process had ended changed nothing.
-      this.#state = this.#stopRequested && exitReport.terminated ? "stopped" : "exited";
-    } else if (this.#stopRequested && executorStatus.signal === "SIGKILL") {
+      r.state = r.stopRequested && exitReport.terminated ? "stopped" : "exited";
+    } else if (r.stopRequested && this.#forceKilled) {
       // Killed after the grace period: SIGKILL took the whole namespace.
-      this.#signal = "SIGKILL";
-      this.#state = "stopped";
+      r.signal = "SIGKILL";
+      r.state = "stopped";
     } else {
-      const detail = executor.stderrTail() ||
-        (executorStatus.signal
-          ? `killed by ${executorStatus.signal}`
-          : `exit code ${executorStatus.code}`);
-      this.#signal = executorStatus.signal;
-      this.#state = "failed";
-      this.#error = `the job's executor ended unexpectedly: ${detail}`;
+      const signal = await executor.exitSignal();
+      r.state = "failed";
+      r.signal = signal;
+      r.error = `the job's executor ended unexpectedly: ${
+        await executor.logTail() || (signal === null ? "no report" : `killed by ${signal}`)
+      }`;
     }
-    if (cleanupError !== null && this.#error === null) this.#error = cleanupError;
-    this.#endedAt = new Date();
+    if (r.output.bytes === null || exitReport === null) {
+      r.output.bytes = await this.#output.size().catch(() => null);
+    }
+    if (cleanupError !== null && r.error === null) r.error = cleanupError;
+    r.oomKilled = (this.#finalStats?.oomKills ?? 0) > 0;
+    r.usage = usageOf(this.#finalStats);
+    r.endedAt = new Date().toISOString();
+    r.executor = null;
+    // Saved before anyone learns the job ended: a crash now cannot lose the end.
+    await this.#save(r).catch((err: unknown) => {
+      console.error(`jobworker: cannot save the record of job ${this.id}: ${err}`);
+    });
+    this.#output.complete();
   }
 }

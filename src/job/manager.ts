@@ -1,10 +1,12 @@
 /**
- * The job manager: starts jobs, keeps them, finds them, and shuts them all
- * down. One per server.
+ * The job manager: starts jobs, keeps them (and their records on disk),
+ * finds them, admits or refuses new ones, removes old ones, and shuts them
+ * all down. One per server and data directory.
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { freeBytes } from "../../ffi/mod.ts";
 import {
   type CgroupDriver,
   detectCgroupDriver,
@@ -13,19 +15,31 @@ import {
   type JobCgroup,
   wholeDiskOf,
 } from "../cgroup/mod.ts";
-import { launchExecutor } from "../executor/launch.ts";
-import type { ExecutorProcess } from "../executor/launch.ts";
+import { type ExecutorProcess, launchExecutor } from "../executor/launch.ts";
 import { type BindMount, type ExecutorReport, PROTOCOL_VERSION } from "../executor/protocol.ts";
 import { OutputFile } from "../output/mod.ts";
-import { JobNotFoundError, JobPreconditionError, JobSpecError } from "./errors.ts";
-import { checkRunAs, DEFAULT_JOB_UID_RANGE, type IdRange, rangesOverlap } from "./identity.ts";
+import {
+  JobExhaustedError,
+  JobNotFoundError,
+  JobPreconditionError,
+  JobSpecError,
+} from "./errors.ts";
+import { checkRunAs, type IdRange } from "./identity.ts";
 import { Job, type StopOptions } from "./job.ts";
 import { type JobSpec, resolveSpec } from "./spec.ts";
-import { UidPool } from "./_uid_pool.ts";
+import { type JobPaths, jobPaths, makeJobDir } from "./_files.ts";
+import { type JobRecord, RECORD_VERSION, saveRecord } from "./_record.ts";
+import { recoverJobs } from "./_recovery.ts";
+import { type SandboxSettings, sandboxSettings } from "./_sandbox_settings.ts";
+
+/** Default cap on one job's stored output: 1 GiB. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 ** 3;
+/** Default free space the data directory keeps: new starts are refused below it. */
+export const DEFAULT_MIN_FREE_BYTES = 256 * 1024 ** 2;
 
 /** Options of {@link JobManager.create}. */
 export interface JobManagerOptions {
-  /** Directory for job output files (created if missing). */
+  /** Directory for job records and output (created if missing). */
   dataDir: string;
   /**
    * Cgroup path, relative to the cgroup this process runs in, under which
@@ -34,8 +48,8 @@ export interface JobManagerOptions {
   cgroupParent?: string;
   /**
    * Block devices IO limits apply to (`/dev/vda`, `254:0`); partitions map
-   * to their disk. Default: the disks behind `/` and behind the job's
-   * working directory.
+   * to their disk. Default: the disks behind `/` and behind the data
+   * directory (where the job's working directory lives).
    */
   ioDevices?: readonly string[];
   /** The executor's command line (see src/executor/launch.ts). */
@@ -44,7 +58,7 @@ export interface JobManagerOptions {
   cgroupDriver?: CgroupDriver;
   /**
    * Each running job gets a uid (and gid of the same number) of its own
-   * from this range. Default {@link DEFAULT_JOB_UID_RANGE}, 61184–65519.
+   * from this range. Default 61184–65519 (see ./identity.ts).
    */
   jobUidRange?: IdRange;
   /** Ids a Start may ask for with `runAs` (default: none). Must not overlap `jobUidRange`. */
@@ -62,6 +76,22 @@ export interface JobManagerOptions {
   masks?: readonly string[];
   /** Host paths bound into every job's view (`readOnly: false` only by explicit choice). */
   binds?: readonly BindMount[];
+  /** Cap on each job's stored output, and the most a job may ask for. Default 1 GiB. */
+  maxOutputBytes?: number;
+  /** Starts are refused while the data directory has less free space. Default 256 MiB. */
+  minFreeBytes?: number;
+  /** Most jobs running at once (starting ones count). Default: no limit. */
+  maxJobs?: number;
+  /** Most jobs running at once per owner. Default: no limit. */
+  maxJobsPerUser?: number;
+  /** Most memory the running jobs' memory limits may add up to, bytes. Default: no limit. */
+  maxMemoryBytes?: number;
+  /** Ended jobs older than this (ms since they ended) are removed. Default: kept. */
+  retainMs?: number;
+  /** At most this many ended jobs are kept; the oldest go first. Default: all. */
+  retainCount?: number;
+  /** Where recovery notes and background errors go; default console.error. */
+  log?: (message: string) => void;
 }
 
 /** Options of {@link JobManager.start}. */
@@ -75,75 +105,20 @@ export interface StartOptions {
   allowRunAs?: readonly IdRange[];
 }
 
-/** The sandbox settings every job shares. */
-interface SandboxSettings {
-  rootDir: string;
-  masks: string[];
-  binds: BindMount[];
-  uidPool: UidPool;
-  uidRange: IdRange;
-  allowRunAs: readonly IdRange[];
-  allowRootJobs: boolean;
-}
-
-/** The absolute, symlink-free form of `path` when it exists; else `path` made absolute. */
-async function realOrAbsolute(path: string): Promise<string> {
-  try {
-    return await Deno.realPath(path);
-  } catch {
-    return resolve(path);
-  }
-}
-
-async function checkBinds(binds: readonly BindMount[]): Promise<BindMount[]> {
-  const checked: BindMount[] = [];
-  for (const b of binds) {
-    if (!b.target.startsWith("/") || b.target === "/" || b.target.split("/").includes("..")) {
-      throw new TypeError(
-        `Invalid bind target ${JSON.stringify(b.target)}: an absolute path other than /, no ".."`,
-      );
-    }
-    let source: string;
-    try {
-      source = await Deno.realPath(b.source);
-    } catch (err) {
-      throw new TypeError(
-        `Invalid bind source ${JSON.stringify(b.source)}: ${(err as Error).message}`,
-      );
-    }
-    checked.push({ source, target: b.target.replace(/\/+$/, ""), readOnly: b.readOnly });
-  }
-  return checked;
-}
-
-async function sandboxSettings(options: JobManagerOptions): Promise<SandboxSettings> {
-  const uidRange = options.jobUidRange ?? DEFAULT_JOB_UID_RANGE;
-  if (uidRange.first < 1 || uidRange.first > uidRange.last) {
-    throw new RangeError(
-      `Invalid job uid range ${uidRange.first}-${uidRange.last}: it must not include 0`,
-    );
-  }
-  const allowRunAs = [...(options.allowRunAs ?? [])];
-  if (rangesOverlap(allowRunAs, [uidRange])) {
-    throw new RangeError("The runAs ranges must not overlap the range of job uids");
-  }
-  const dataDir = await Deno.realPath(options.dataDir);
-  const rootDir = join(dataDir, "sandbox-root");
-  await Deno.mkdir(rootDir, { recursive: true, mode: 0o700 });
-  const masks = [dataDir, ...await Promise.all((options.masks ?? []).map(realOrAbsolute))];
-  return {
-    rootDir,
-    masks: [...new Set(masks)],
-    binds: await checkBinds(options.binds ?? []),
-    uidPool: new UidPool(uidRange),
-    uidRange,
-    allowRunAs,
-    allowRootJobs: options.allowRootJobs ?? false,
-  };
+/** Options of {@link JobManager.close}. */
+export interface CloseOptions extends StopOptions {
+  /**
+   * Leave running jobs running (for an upgrade): their executors go on,
+   * and the next manager on this data directory adopts them. Default false:
+   * every job is stopped.
+   */
+  keepJobs?: boolean;
 }
 
 /** Size of /tmp, /var/tmp and /dev/shm of a job without a memory limit. */
 const DEFAULT_TMP_SIZE_BYTES = 512 * 1024 * 1024;
+/** How often retention runs besides after each job's end. */
+const RETENTION_INTERVAL_MS = 60_000;
 
 async function resolveDevices(names: readonly string[]): Promise<DeviceNumber[]> {
   const found = await Promise.all(names.map((name) => deviceNumberOf(name)));
@@ -163,8 +138,8 @@ function startFailure(report: Exclude<ExecutorReport, { type: "started" }>, spec
   command: string;
   cwd: string;
 }): Error {
-  if (report.type === "exited") {
-    return new Error("Cannot start job: the executor reported an exit before the start");
+  if (report.type !== "start-failed") {
+    return new Error(`Cannot start job: the executor reported ${report.type} before the start`);
   }
   const command = JSON.stringify(spec.command);
   switch (report.reason) {
@@ -180,9 +155,59 @@ function startFailure(report: Exclude<ExecutorReport, { type: "started" }>, spec
       return new JobSpecError(
         `Cannot start job: working directory ${JSON.stringify(spec.cwd)} ${report.message}`,
       );
+    case "too-big":
+      return new JobSpecError(
+        "Cannot start job: the arguments and environment are larger than the kernel takes (E2BIG)",
+      );
     default:
       return new Error(`Cannot start job: ${report.message}`);
   }
+}
+
+function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${Number.isInteger(n) ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+/** The admission limits, checked (all of them) when options are given. */
+interface Limits {
+  maxOutputBytes: number;
+  minFreeBytes: number;
+  maxJobs: number;
+  maxJobsPerUser: number;
+  maxMemoryBytes: number;
+  retainMs: number;
+  retainCount: number;
+}
+
+function checkLimits(options: JobManagerOptions): Limits {
+  const whole = (name: string, value: number | undefined, fallback: number, min = 0) => {
+    if (value === undefined) return fallback;
+    if (!(Number.isSafeInteger(value) && value >= min)) {
+      throw new RangeError(`${name} must be a whole number of at least ${min}, got ${value}`);
+    }
+    return value;
+  };
+  return {
+    maxOutputBytes: whole("maxOutputBytes", options.maxOutputBytes, DEFAULT_MAX_OUTPUT_BYTES),
+    minFreeBytes: whole("minFreeBytes", options.minFreeBytes, DEFAULT_MIN_FREE_BYTES),
+    maxJobs: whole("maxJobs", options.maxJobs, Infinity, 1),
+    maxJobsPerUser: whole("maxJobsPerUser", options.maxJobsPerUser, Infinity, 1),
+    maxMemoryBytes: whole("maxMemoryBytes", options.maxMemoryBytes, Infinity, 1),
+    retainMs: whole("retainMs", options.retainMs, Infinity),
+    retainCount: whole("retainCount", options.retainCount, Infinity),
+  };
+}
+
+/** A Start being made: counted by admission until it runs or fails. */
+interface Pending {
+  owner: string;
+  memoryBytes: number;
 }
 
 /**
@@ -199,12 +224,18 @@ function startFailure(report: Exclude<ExecutorReport, { type: "started" }>, spec
 export class JobManager {
   readonly #jobs = new Map<string, Job>();
   readonly #starting = new Set<Promise<unknown>>();
+  readonly #pending = new Set<Pending>();
+  readonly #saving = new Map<string, Promise<void>>();
   readonly #driver: CgroupDriver;
   /** Named IO devices, or null to use the disks behind each job's filesystems. */
   readonly #devices: DeviceNumber[] | null;
   readonly #dataDir: string;
   readonly #executorCommand: readonly string[] | undefined;
   readonly #sandbox: SandboxSettings;
+  readonly #limits: Limits;
+  readonly #log: (message: string) => void;
+  #retentionTimer: ReturnType<typeof setInterval> | undefined;
+  #sweeping: Promise<void> = Promise.resolve();
   #closed = false;
 
   private constructor(
@@ -212,8 +243,10 @@ export class JobManager {
     options: {
       devices: DeviceNumber[] | null;
       dataDir: string;
-      executorCommand?: readonly string[];
+      executorCommand?: readonly string[] | undefined;
       sandbox: SandboxSettings;
+      limits: Limits;
+      log: (message: string) => void;
     },
   ) {
     this.#driver = driver;
@@ -221,26 +254,41 @@ export class JobManager {
     this.#dataDir = options.dataDir;
     this.#executorCommand = options.executorCommand;
     this.#sandbox = options.sandbox;
+    this.#limits = options.limits;
+    this.#log = options.log;
   }
 
-  /** Detects the cgroup mode, prepares the parent cgroup and the data directory. */
+  /**
+   * Detects the cgroup mode, prepares the parent cgroup and the data
+   * directory, and recovers the jobs recorded there (see ./_recovery.ts):
+   * ended jobs are listed again, running ones adopted.
+   */
   static async create(options: JobManagerOptions): Promise<JobManager> {
+    const limits = checkLimits(options);
     const devices = options.ioDevices === undefined
       ? null
       : await resolveDevices(options.ioDevices);
     await Deno.mkdir(join(options.dataDir, "jobs"), { recursive: true, mode: 0o700 });
-    const sandbox = await sandboxSettings(options);
+    const dataDir = await Deno.realPath(options.dataDir);
+    const sandbox = await sandboxSettings({ ...options, dataDir });
     const driver = options.cgroupDriver ??
       await detectCgroupDriver(
         options.cgroupParent === undefined ? {} : { parent: options.cgroupParent },
       );
-    return new JobManager(driver, {
+    const manager = new JobManager(driver, {
       devices,
       sandbox,
-      // Absolute: the executor gets paths below it and runs elsewhere.
-      dataDir: await Deno.realPath(options.dataDir),
-      ...(options.executorCommand ? { executorCommand: options.executorCommand } : {}),
+      dataDir,
+      executorCommand: options.executorCommand,
+      limits,
+      log: options.log ?? ((message) => console.error(`jobworker: ${message}`)),
     });
+    await manager.#recover();
+    const timer = setInterval(() => manager.#sweep(), RETENTION_INTERVAL_MS);
+    Deno.unrefTimer(timer);
+    manager.#retentionTimer = timer;
+    await manager.#sweep();
+    return manager;
   }
 
   /** The cgroup version jobs run under. */
@@ -248,10 +296,67 @@ export class JobManager {
     return this.#driver.version;
   }
 
+  async #recover(): Promise<void> {
+    const recovery = await recoverJobs({ dataDir: this.#dataDir, driver: this.#driver });
+    for (const note of recovery.notes) this.#log(note);
+    for (const found of recovery.jobs) {
+      const { record, paths } = found;
+      if (found.changed) await this.#save(paths, record);
+      if (found.running !== null && record.dynamicIdentity) {
+        this.#sandbox.uidPool.claim(record.identity.uid);
+      }
+      const output = await OutputFile.open(paths.output, { completed: found.running === null })
+        .catch(async () => {
+          // The output file is gone (removed by hand): serve an empty one.
+          await Deno.writeFile(paths.output, new Uint8Array(), { mode: 0o600 });
+          return await OutputFile.open(paths.output, { completed: found.running === null });
+        });
+      this.#add(this.#job(record, { paths, output, running: found.running }));
+    }
+  }
+
+  /** Saves `record`, one write at a time per job (the last one wins). */
+  #save(paths: JobPaths, record: JobRecord): Promise<void> {
+    const text = structuredClone(record);
+    const previous = this.#saving.get(record.id) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(() => saveRecord(paths.dir, text));
+    this.#saving.set(record.id, next);
+    return next;
+  }
+
+  #job(
+    record: JobRecord,
+    parts: {
+      paths: JobPaths;
+      output: OutputFile;
+      running: { executor: ExecutorProcess; cgroup: JobCgroup } | null;
+    },
+  ): Job {
+    return new Job({
+      record,
+      output: parts.output,
+      running: parts.running,
+      save: (r) => this.#save(parts.paths, r),
+    });
+  }
+
+  #add(job: Job): void {
+    this.#jobs.set(job.id, job);
+    if (job.state !== "running") return;
+    void job.wait().finally(() => {
+      const { uid, dynamic } = job.identity;
+      // Free for another job once every process of this one is gone.
+      if (dynamic) this.#sandbox.uidPool.release(uid);
+      void this.#sweep();
+    });
+  }
+
   /**
    * Starts a job and resolves once its main process runs (in its cgroup and
    * namespaces). Throws a {@link JobSpecError} for an invalid spec or a
-   * command that cannot be started; nothing is left behind then.
+   * command that cannot be started, a JobPermissionError for a `runAs` the
+   * policy refuses, and a {@link JobExhaustedError} when a limit of the
+   * manager is reached; nothing is left behind then.
    */
   start(spec: JobSpec, options: StartOptions = {}): Promise<Job> {
     const starting = this.#start(spec, options);
@@ -261,6 +366,49 @@ export class JobManager {
     return starting;
   }
 
+  /** Refuses a start that a limit forbids; otherwise counts it as pending. */
+  #admit(owner: string, memoryBytes: number): Pending {
+    const limits = this.#limits;
+    const running = this.list().filter((j) => j.state === "running");
+    const all = [
+      ...running.map((j) => ({ owner: j.owner, memoryBytes: j.spec.limits.memoryBytes ?? 0 })),
+      ...this.#pending,
+    ];
+    if (all.length >= limits.maxJobs) {
+      throw new JobExhaustedError(
+        `Cannot start job: ${all.length} jobs are running, the most this server allows ` +
+          `(--max-jobs ${limits.maxJobs})`,
+      );
+    }
+    const mine = all.filter((j) => j.owner === owner).length;
+    if (mine >= limits.maxJobsPerUser) {
+      throw new JobExhaustedError(
+        `Cannot start job: ${JSON.stringify(owner)} has ${mine} running jobs, the most this ` +
+          `server allows one user (--max-jobs-per-user ${limits.maxJobsPerUser})`,
+      );
+    }
+    const memory = all.reduce((sum, j) => sum + j.memoryBytes, 0);
+    if (memory + memoryBytes > limits.maxMemoryBytes) {
+      throw new JobExhaustedError(
+        `Cannot start job: its memory limit of ${formatBytes(memoryBytes)} would bring the ` +
+          `running jobs' limits to ${formatBytes(memory + memoryBytes)}, more than this server ` +
+          `allows (--max-memory ${formatBytes(limits.maxMemoryBytes)})`,
+      );
+    }
+    if (limits.minFreeBytes > 0) {
+      const free = freeBytes(this.#dataDir);
+      if (free < limits.minFreeBytes) {
+        throw new JobExhaustedError(
+          `Cannot start job: the data directory has ${formatBytes(free)} free, less than the ` +
+            `reserve of ${formatBytes(limits.minFreeBytes)} (--min-free)`,
+        );
+      }
+    }
+    const pending = { owner, memoryBytes };
+    this.#pending.add(pending);
+    return pending;
+  }
+
   async #start(spec: JobSpec, options: StartOptions): Promise<Job> {
     if (this.#closed) {
       throw new JobPreconditionError("Cannot start job: the job manager is shut down");
@@ -268,6 +416,14 @@ export class JobManager {
     const resolved = resolveSpec(spec);
     const limits = resolved.limits;
     const sandbox = this.#sandbox;
+    const owner = options.owner ?? "local";
+    const maxOutputBytes = resolved.maxOutputBytes ?? this.#limits.maxOutputBytes;
+    if (maxOutputBytes > this.#limits.maxOutputBytes) {
+      throw new JobSpecError(
+        `Cannot start job: output cap ${maxOutputBytes} bytes is more than this server allows ` +
+          `(${this.#limits.maxOutputBytes}, --max-output)`,
+      );
+    }
     const requested = resolved.runAs === null ? null : checkRunAs(resolved.runAs, {
       allowed: options.allowRunAs ?? sandbox.allowRunAs,
       allowRoot: sandbox.allowRootJobs,
@@ -281,29 +437,51 @@ export class JobManager {
           JSON.stringify(this.#dataDir),
       );
     }
+    const pending = this.#admit(owner, limits.memoryBytes ?? 0);
 
     const id = crypto.randomUUID();
-    const dir = join(this.#dataDir, "jobs", id);
+    const paths = jobPaths(this.#dataDir, id);
     const undo: Array<() => Promise<unknown>> = [];
     try {
       let identity = requested;
       if (identity === null) {
         const uid = sandbox.uidPool.acquire();
         if (uid === null) {
-          throw new JobPreconditionError(
-            "Cannot start job: every uid of the job range is in use by a running job",
+          throw new JobExhaustedError(
+            "Cannot start job: every uid of the job range is in use by a running job " +
+              "(--job-uid-range)",
           );
         }
         undo.push(() => Promise.resolve(sandbox.uidPool.release(uid)));
         identity = { uid, gid: uid };
       }
-      await Deno.mkdir(dir, { mode: 0o700 });
-      undo.push(() => Deno.remove(dir, { recursive: true }));
-      const workDir = join(dir, "work");
-      await Deno.mkdir(workDir, { mode: 0o700 });
-      await Deno.chown(workDir, identity.uid, identity.gid);
-      const output = await OutputFile.create(join(dir, "output"));
+      await makeJobDir(paths, identity);
+      undo.push(() => Deno.remove(paths.dir, { recursive: true }));
+      const output = await OutputFile.create(paths.output);
       undo.push(() => output.close());
+      const record: JobRecord = {
+        version: RECORD_VERSION,
+        id,
+        owner,
+        spec: resolved,
+        identity,
+        dynamicIdentity: requested === null,
+        maxOutputBytes,
+        state: "starting",
+        createdAt: new Date().toISOString(),
+        startedAt: null,
+        endedAt: null,
+        exitCode: null,
+        signal: null,
+        oomKilled: false,
+        error: null,
+        stopRequested: false,
+        usage: null,
+        output: { bytes: null, truncated: false, error: null },
+        executor: null,
+      };
+      // On disk before anything runs: a crash from here on is found at the next start.
+      await this.#save(paths, record);
       const cgroup: JobCgroup = await this.#driver.create(id);
       undo.push(() => cgroup.destroy());
       await cgroup.setLimits({
@@ -316,19 +494,19 @@ export class JobManager {
         pids: limits.pids,
       }, devices);
 
-      const startedAt = new Date();
-      const executor: ExecutorProcess = launchExecutor({
+      const executor = launchExecutor({
         version: PROTOCOL_VERSION,
         command: resolved.command,
         args: resolved.args,
         env: resolved.env,
         cwd: resolved.cwd,
         hostname: `job-${id.slice(0, 8)}`,
-        outputPath: output.path,
+        files: paths,
+        maxOutputBytes,
         identity,
         sandbox: {
           rootDir: sandbox.rootDir,
-          workDir,
+          workDir: paths.work,
           masks: sandbox.masks,
           binds: sandbox.binds,
           tmpSizeBytes: limits.memoryBytes ?? DEFAULT_TMP_SIZE_BYTES,
@@ -341,31 +519,23 @@ export class JobManager {
       }, this.#executorCommand ? { command: this.#executorCommand } : {});
       undo.push(async () => {
         executor.kill();
-        await executor.status;
+        await executor.ended;
       });
       const first = await executor.startReport;
       if (first.type !== "started") throw startFailure(first, resolved);
 
-      const job = new Job({
-        id,
-        owner: options.owner ?? "local",
-        spec: resolved,
-        identity,
-        executor,
-        cgroup,
-        output,
-        startedAt,
-      });
-      this.#jobs.set(id, job);
-      if (requested === null) {
-        const uid = identity.uid;
-        // Free for another job once every process of this one is gone.
-        void job.wait().finally(() => sandbox.uidPool.release(uid));
-      }
+      record.state = "running";
+      record.startedAt = new Date().toISOString();
+      record.executor = executor.identity;
+      await this.#save(paths, record);
+      const job = this.#job(record, { paths, output, running: { executor, cgroup } });
+      this.#add(job);
       return job;
     } catch (err) {
       for (const step of undo.reverse()) await step().catch(() => {});
       throw err;
+    } finally {
+      this.#pending.delete(pending);
     }
   }
 
@@ -381,15 +551,43 @@ export class JobManager {
     return [...this.#jobs.values()];
   }
 
+  /** Removes ended jobs beyond the retention period or count, oldest first. */
+  #sweep(): Promise<void> {
+    this.#sweeping = this.#sweeping.then(async () => {
+      const { retainMs, retainCount } = this.#limits;
+      if (retainMs === Infinity && retainCount === Infinity) return;
+      const ended = this.list().filter((j) => j.state !== "running" && j.endedAt !== null)
+        .sort((a, b) => a.endedAt!.getTime() - b.endedAt!.getTime());
+      const now = Date.now();
+      const excess = ended.length - retainCount;
+      for (const [i, job] of ended.entries()) {
+        if (i >= excess && now - job.endedAt!.getTime() < retainMs) continue;
+        this.#jobs.delete(job.id);
+        await job.closeOutput();
+        await this.#saving.get(job.id)?.catch(() => {});
+        this.#saving.delete(job.id);
+        await Deno.remove(jobPaths(this.#dataDir, job.id).dir, { recursive: true })
+          .catch((err) => this.#log(`cannot remove job ${job.id}: ${err}`));
+      }
+    }).catch((err) => this.#log(`retention failed: ${err}`));
+    return this.#sweeping;
+  }
+
   /**
    * Stops every running job (SIGTERM, then SIGKILL after the grace period),
-   * waits for all of them to end, and removes the parent cgroup. Output
-   * files stay in the data directory. Later starts are refused.
+   * waits for all of them to end, and removes the parent cgroup; with
+   * `keepJobs`, leaves them running for the next manager to adopt. Records
+   * and output stay in the data directory. Later starts are refused.
    */
-  async close(options: StopOptions = {}): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#retentionTimer);
     await Promise.allSettled([...this.#starting]);
-    await Promise.all(this.list().map((job) => job.stop(options)));
+    if (!options.keepJobs) {
+      await Promise.all(this.list().map((job) => job.stop(options)));
+    }
+    await this.#sweeping;
+    await Promise.allSettled([...this.#saving.values()]);
     await this.#driver.close();
   }
 }

@@ -16,6 +16,7 @@
  * @module
  */
 export {
+  JobExhaustedError,
   JobNotFoundError,
   JobPermissionError,
   JobPreconditionError,
@@ -36,6 +37,7 @@ export {
   type JobState,
   type JobStatus,
   type OutputOptions,
+  type OutputStatus,
   type ResourceUsage,
   type StopOptions,
 } from "./job.ts";
@@ -45,6 +47,9 @@ export {
   DEFAULT_LIMITS,
   type JobSpec,
   type LimitsInput,
+  MAX_ARG_BYTES,
+  MAX_EXEC_BYTES,
+  MAX_PATH_BYTES,
   MAX_PIDS,
   MIN_CPU,
   MIN_IO_BPS,

@@ -47,6 +47,11 @@ export interface JobSpec {
    * server's policy allows it (see ./identity.ts).
    */
   runAs?: RunAs;
+  /**
+   * Most bytes of output to store; what follows is discarded (and the
+   * status says so). Default and maximum: the manager's `maxOutputBytes`.
+   */
+  maxOutputBytes?: number;
 }
 
 /** A validated spec with every default filled in. */
@@ -58,6 +63,8 @@ export interface ResolvedSpec {
   limits: ResourceLimits;
   /** The ids asked for, or null for a uid of the job's own. */
   runAs: RunAs | null;
+  /** The output cap asked for, or null for the manager's. */
+  maxOutputBytes: number | null;
 }
 
 /**
@@ -81,6 +88,20 @@ export const MIN_MEMORY_BYTES = 4 * 1024 * 1024;
 export const MIN_IO_BPS = 1024;
 /** The largest process limit: the kernel's PID_MAX_LIMIT; pids.max refuses more. */
 export const MAX_PIDS = 4_194_304;
+
+/**
+ * The most bytes one argument or one `NAME=value` environment entry may
+ * have: the kernel's MAX_ARG_STRLEN (32 pages) less the terminating NUL.
+ */
+export const MAX_ARG_BYTES = 131_071;
+/**
+ * The most bytes the command, arguments and environment may take together,
+ * counted as execve(2) does (each string with its NUL, plus a pointer each):
+ * 2 MiB, the kernel's limit (a quarter of the default 8 MiB stack).
+ */
+export const MAX_EXEC_BYTES = 2 * 1024 * 1024;
+/** The longest working directory or command path: PATH_MAX less the NUL. */
+export const MAX_PATH_BYTES = 4095;
 
 /** The environment every job starts from. */
 export const DEFAULT_ENV: Readonly<Record<string, string>> = {
@@ -156,6 +177,45 @@ function resolveLimits(input: LimitsInput | undefined, hostCpus: number): Resour
   return limits;
 }
 
+const utf8 = new TextEncoder();
+
+/** What execve(2) would refuse with E2BIG, refused here with the kernel's limit named. */
+function checkExecSize(parts: {
+  command: string;
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  cwd: string;
+}): void {
+  for (const [what, text] of [["command", parts.command], ["working directory", parts.cwd]]) {
+    const bytes = utf8.encode(text!).length;
+    if (bytes > MAX_PATH_BYTES) {
+      fail(`${what} is ${bytes} bytes; the kernel takes at most ${MAX_PATH_BYTES} (PATH_MAX)`);
+    }
+  }
+  let total = 0;
+  const count = (what: string, text: string) => {
+    const bytes = utf8.encode(text).length;
+    if (bytes > MAX_ARG_BYTES) {
+      fail(
+        `${what} is ${bytes} bytes; the kernel takes at most ${MAX_ARG_BYTES} per string ` +
+          `(MAX_ARG_STRLEN)`,
+      );
+    }
+    total += bytes + 1 + 8;
+  };
+  count("the command", parts.command);
+  parts.args.forEach((a, i) => count(`argument ${i + 1}`, a));
+  for (const [name, value] of Object.entries(parts.env)) {
+    count(`environment variable ${name.slice(0, 64)}`, `${name}=${value}`);
+  }
+  if (total > MAX_EXEC_BYTES) {
+    fail(
+      `the arguments and environment take ${total} bytes; the kernel takes at most ` +
+        `${MAX_EXEC_BYTES} (ARG_MAX)`,
+    );
+  }
+}
+
 function resolveRunAs(runAs: RunAs): RunAs {
   if (typeof runAs !== "object" || runAs === null) fail("runAs must be an object {uid, gid}");
   const whole = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
@@ -198,5 +258,17 @@ export function resolveSpec(
   if (!cwd.startsWith("/")) fail(`working directory ${JSON.stringify(cwd)} is not absolute`);
   const hostCpus = options.hostCpus ?? navigator.hardwareConcurrency;
   const runAs = spec.runAs === undefined ? null : resolveRunAs(spec.runAs);
-  return { command, args, env, cwd, limits: resolveLimits(spec.limits, hostCpus), runAs };
+  checkExecSize({ command, args, env, cwd });
+  const maxOutputBytes = spec.maxOutputBytes === undefined
+    ? null
+    : checkLimit(spec.maxOutputBytes, "output cap", { min: 0, integer: true, unit: " bytes" });
+  return {
+    command,
+    args,
+    env,
+    cwd,
+    limits: resolveLimits(spec.limits, hostCpus),
+    runAs,
+    maxOutputBytes,
+  };
 }

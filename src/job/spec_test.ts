@@ -11,6 +11,7 @@ Deno.test("omitted fields get the documented defaults", () => {
     cwd: "/work",
     limits: { ...DEFAULT_LIMITS },
     runAs: null,
+    maxOutputBytes: null,
   });
   assertEquals(DEFAULT_ENV.HOME, "/work");
 });
@@ -64,6 +65,23 @@ Deno.test("invalid specs are refused with a message naming the problem", () => {
     [{ command: "echo", limits: { ioWriteBps: 10 } }, "io write limit must be at least 1024"],
     [{ command: "echo", limits: "big" }, "limits must be an object"],
     [{ command: "id", runAs: 1000 }, "runAs must be an object {uid, gid}"],
+    [
+      { command: "echo", args: ["x".repeat(131_072)] },
+      "argument 1 is 131072 bytes; the kernel takes at most 131071 per string (MAX_ARG_STRLEN)",
+    ],
+    [
+      { command: "echo", env: { BIG: "x".repeat(131_068) } },
+      "environment variable BIG is 131072 bytes",
+    ],
+    [
+      { command: "echo", args: Array(20).fill("x".repeat(120_000)) },
+      "the kernel takes at most 2097152 (ARG_MAX)",
+    ],
+    [
+      { command: "echo", cwd: "/" + "d".repeat(4095) },
+      "working directory is 4096 bytes; the kernel takes at most 4095 (PATH_MAX)",
+    ],
+    [{ command: "echo", maxOutputBytes: -1 }, "output cap must be at least 0 bytes"],
     [{ command: "id", runAs: { uid: -1 } }, "runAs uid must be a whole number, 0 or more"],
     [{ command: "id", runAs: { uid: 1, gid: 1.5 } }, "runAs gid must be a whole number"],
   ];

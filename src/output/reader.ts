@@ -61,6 +61,8 @@ export class OutputReader {
   #waiter: Waiter | null = null;
   #pending: PendingRead | null = null;
   #closed = false;
+  /** The offset lies beyond the largest file the file system allows: no byte will ever come. */
+  #unreachable = false;
   #abortReason: { reason: unknown } | null = null;
   #readable: ReadableStream<Uint8Array> | null = null;
   #streamChunkSize: number;
@@ -269,8 +271,16 @@ export class OutputReader {
     }
     this.#handle = handle;
     // Seeking past the end is fine: reads return nothing until the file
-    // reaches the offset.
-    if (this.#offset > 0) await handle.seek(this.#offset, Deno.SeekMode.Start);
+    // reaches the offset. Past the largest file the file system allows
+    // (EINVAL), the file never gets there: the reader just waits for the end.
+    if (this.#offset > 0) {
+      try {
+        await handle.seek(this.#offset, Deno.SeekMode.Start);
+      } catch (err) {
+        if (!(err instanceof TypeError && (err as { code?: string }).code === "EINVAL")) throw err;
+        this.#unreachable = true;
+      }
+    }
     return this.#closed ? null : handle;
   }
 
@@ -279,6 +289,12 @@ export class OutputReader {
     const handle = this.#handle ?? await this.#openHandle();
     if (handle === null) return null;
     try {
+      while (this.#unreachable) {
+        if (this.#host.isCompleted() || this.#closed) return null;
+        this.#waiter = this.#host.wait();
+        await this.#waiter.promise;
+        this.#waiter = null;
+      }
       while (true) {
         // Sampled before reading: the job's bytes are all in the file by the
         // time complete() runs, so an empty read after a completed sample

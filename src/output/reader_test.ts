@@ -395,3 +395,16 @@ function fmt(sorted: readonly number[]): string {
     pick(0.9).toFixed(2)
   } max ${sorted.at(-1)!.toFixed(2)} (n=${sorted.length})`;
 }
+
+Deno.test("an offset past the largest possible file waits for the end, then ends cleanly", async () => {
+  await withOutput(async (output) => {
+    await sh(`printf 'hello' >> "$1"`, [output.path]);
+    const far = output.reader({ offset: Number.MAX_SAFE_INTEGER });
+    const pending = far.readChunk();
+    const early = await Promise.race([pending, sleep(50).then(() => "waiting")]);
+    assertEquals(early, "waiting");
+    output.complete();
+    assertEquals(await pending, null);
+    assertEquals(far.closed, true);
+  });
+});

@@ -7,6 +7,7 @@
  */
 import { status } from "@grpc/grpc-js";
 import {
+  JobExhaustedError,
   JobNotFoundError,
   JobPermissionError,
   JobPreconditionError,
@@ -48,6 +49,9 @@ export function toStatusError(
   if (err instanceof RequestError) return { code: err.code, details: err.message };
   if (err instanceof JobSpecError) return { code: status.INVALID_ARGUMENT, details: err.message };
   if (err instanceof JobNotFoundError) return { code: status.NOT_FOUND, details: err.message };
+  if (err instanceof JobExhaustedError) {
+    return { code: status.RESOURCE_EXHAUSTED, details: err.message };
+  }
   if (err instanceof JobPermissionError) {
     return { code: status.PERMISSION_DENIED, details: err.message };
   }

@@ -1,6 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { status } from "@grpc/grpc-js";
 import {
+  JobExhaustedError,
   JobNotFoundError,
   JobPermissionError,
   JobPreconditionError,
@@ -19,6 +20,10 @@ Deno.test("library errors map to their status codes with their messages", () => 
   assertEquals(
     toStatusError(new JobPreconditionError("shutting down"), { log }).code,
     status.FAILED_PRECONDITION,
+  );
+  assertEquals(
+    toStatusError(new JobExhaustedError("Cannot start job: 3 jobs run (--max-jobs 3)"), { log }),
+    { code: status.RESOURCE_EXHAUSTED, details: "Cannot start job: 3 jobs run (--max-jobs 3)" },
   );
   assertEquals(
     toStatusError(new JobPermissionError("Cannot start job: uid 0 is not allowed"), { log }),

@@ -17,11 +17,19 @@
  *   --allow-root-jobs      runAs may ask for uid/gid 0 where the ranges include it
  *   --mask PATH            hide PATH from every job (repeatable)
  *   --ro-bind SRC[:DST], --bind SRC[:DST]  show a host path in every job (repeatable)
+ *   --max-output SIZE      cap on each job's stored output (default 1G)
+ *   --min-free SIZE        refuse starts below this free space in the data dir (default 256M)
+ *   --max-jobs N, --max-jobs-per-user N, --max-memory SIZE  admission limits
+ *   --retain DURATION|COUNT  remove ended jobs older than DURATION / beyond COUNT
+ *   --keep-jobs-on-exit    SIGTERM/SIGINT leave jobs running (SIGUSR2 always does)
  *
  * With no TLS flags and no ./certs, development certificates are made
  * first (CA, server, and clients alice, bob, admin) and their place is
- * printed. SIGTERM or SIGINT: stop accepting calls, stop every job
- * gracefully, remove their cgroups, exit 0.
+ * printed. At start, jobs recorded in the data directory are recovered:
+ * running ones adopted, ended ones listed. SIGTERM or SIGINT: stop
+ * accepting calls, stop every job gracefully, remove their cgroups, exit 0.
+ * SIGUSR2 (an upgrade): stop accepting calls and exit 0, leaving every job
+ * running for the next server to adopt.
  *
  * @module
  */
@@ -30,6 +38,7 @@ import { makeCertificates, serverCertPaths } from "../certs/mod.ts";
 import { EXECUTOR_ARG } from "../executor/launch.ts";
 import { main as executorMain } from "../executor/main.ts";
 import { JobManager } from "../job/mod.ts";
+import { limitOptions } from "./_limit_flags.ts";
 import { sandboxOptions } from "./_sandbox_flags.ts";
 import { startServer } from "./server.ts";
 import { dirname } from "node:path";
@@ -62,6 +71,24 @@ Job sandbox (see README, "Security model"):
   --ro-bind SRC[:DST]       show host path SRC at DST (default the same) read-only in
                             every job; repeatable
   --bind SRC[:DST]          the same, writable; repeatable
+
+Limits (see README, "Durability"):
+  --max-output SIZE         cap on each job's stored output; beyond it output is
+                            discarded and the status says so (default 1G)
+  --min-free SIZE           refuse starts (RESOURCE_EXHAUSTED) while the data
+                            directory has less free space (default 256M)
+  --max-jobs N              most jobs running at once (default: no limit)
+  --max-jobs-per-user N     most jobs running at once per user (default: no limit)
+  --max-memory SIZE         most the running jobs' memory limits may add up to
+  --retain DURATION|COUNT   remove ended jobs (record, output, /work) older than
+                            DURATION (7d, 12h) or beyond the newest COUNT; repeatable
+                            (default: keep everything)
+
+Shutdown:
+  SIGTERM, SIGINT           stop every job gracefully, then exit
+  SIGUSR2                   exit leaving every job running (for an upgrade): the next
+                            server on the same data directory adopts them
+  --keep-jobs-on-exit       make SIGTERM and SIGINT do the same as SIGUSR2
   -h, --help                this help
 `;
 
@@ -89,6 +116,13 @@ async function main(): Promise<number> {
       mask: { type: "string", multiple: true },
       "ro-bind": { type: "string", multiple: true },
       bind: { type: "string", multiple: true },
+      "max-output": { type: "string" },
+      "min-free": { type: "string" },
+      "max-jobs": { type: "string" },
+      "max-jobs-per-user": { type: "string" },
+      "max-memory": { type: "string" },
+      retain: { type: "string", multiple: true },
+      "keep-jobs-on-exit": { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -126,11 +160,21 @@ async function main(): Promise<number> {
     roBinds: values["ro-bind"],
     binds: values.bind,
   });
+  const limits = limitOptions({
+    maxOutput: values["max-output"],
+    minFree: values["min-free"],
+    maxJobs: values["max-jobs"],
+    maxJobsPerUser: values["max-jobs-per-user"],
+    maxMemory: values["max-memory"],
+    retain: values.retain,
+  });
   const manager = await JobManager.create({
     dataDir: values["data-dir"],
     cgroupParent: values["cgroup-parent"],
     allowRootJobs: values["allow-root-jobs"],
     ...sandbox.manager,
+    ...limits,
+    log: (message) => console.log(`jobworker: ${message}`),
   });
   const admins = new Set(values.admin ?? ["admin"]);
   const allowed = values["allow-user"];
@@ -143,7 +187,8 @@ async function main(): Promise<number> {
   try {
     server = await startServer({ address: values.addr, tls, manager, policy });
   } catch (err) {
-    await manager.close({ graceMs: 0 });
+    // Jobs it adopted are not this failure's to end: the next server adopts them again.
+    await manager.close({ keepJobs: true });
     throw err;
   }
   const host = values.addr.slice(0, values.addr.lastIndexOf(":"));
@@ -152,21 +197,25 @@ async function main(): Promise<number> {
       `admins: ${[...admins].join(", ") || "none"}, data in ${values["data-dir"]})`,
   );
 
-  const stopping = Promise.withResolvers<string>();
-  const onSignal = (name: string) => () => stopping.resolve(name);
-  const onTerm = onSignal("SIGTERM");
-  const onInt = onSignal("SIGINT");
-  Deno.addSignalListener("SIGTERM", onTerm);
-  Deno.addSignalListener("SIGINT", onInt);
+  const stopping = Promise.withResolvers<Deno.Signal>();
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGUSR2"];
+  const listeners = signals.map((name) => [name, () => stopping.resolve(name)] as const);
+  for (const [name, listener] of listeners) Deno.addSignalListener(name, listener);
   const signal = await stopping.promise;
-  Deno.removeSignalListener("SIGTERM", onTerm);
-  Deno.removeSignalListener("SIGINT", onInt);
-  console.log(`${signal}: stopping every job (grace ${grace} s) and shutting down`);
-  // Jobs end first so that following streams complete with OK.
-  await Promise.all([
-    manager.close({ graceMs: grace * 1000 }),
-    server.close({ timeoutMs: grace * 1000 + 5000 }),
-  ]);
+  for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
+  if (signal === "SIGUSR2" || values["keep-jobs-on-exit"]) {
+    console.log(`${signal}: shutting down, leaving every job running for the next server`);
+    // Followers are cut off; they resume from their offset against the next server.
+    await server.close({ timeoutMs: 1000 });
+    await manager.close({ keepJobs: true });
+  } else {
+    console.log(`${signal}: stopping every job (grace ${grace} s) and shutting down`);
+    // Jobs end first so that following streams complete with OK.
+    await Promise.all([
+      manager.close({ graceMs: grace * 1000 }),
+      server.close({ timeoutMs: grace * 1000 + 5000 }),
+    ]);
+  }
   console.log("jobworker stopped");
   return 0;
 }

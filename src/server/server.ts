@@ -6,6 +6,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { jobWorkerService } from "../api/proto.ts";
+import { strictService } from "../api/strict_decode.ts";
 import type { JobManager } from "../job/mod.ts";
 import type { AuthPolicy } from "./auth.ts";
 import { jobWorkerHandlers } from "./service.ts";
@@ -49,7 +50,7 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const server = new grpc.Server();
   server.addService(
-    jobWorkerService(),
+    strictService(jobWorkerService()),
     jobWorkerHandlers({
       manager: options.manager,
       policy: options.policy,

@@ -18,6 +18,7 @@ import type {
   StopRequestMessage,
   StreamOutputRequestMessage,
 } from "../api/proto.ts";
+import { isUndecodable } from "../api/strict_decode.ts";
 import { type Job, type JobManager, JobNotFoundError } from "../job/mod.ts";
 import { type AuthPolicy, type Caller, callerOf, mayAccess, runAsRangesOf } from "./auth.ts";
 import { RequestError, toStatusError } from "./errors.ts";
@@ -32,13 +33,21 @@ export interface ServiceContext {
   log?: (message: string) => void;
 }
 
+/** The longest id text echoed back in an error; longer ones are cut (they are not ids anyway). */
+const MAX_ECHOED_ID = 40;
+
+/** `id` quoted for a message, cut to {@link MAX_ECHOED_ID} characters. */
+function quoteId(id: unknown): string {
+  const text = typeof id === "string" ? id : String(id);
+  return text.length <= MAX_ECHOED_ID
+    ? JSON.stringify(text)
+    : `${JSON.stringify(text.slice(0, MAX_ECHOED_ID))}… (${text.length} characters)`;
+}
+
 /** The job `id` if `caller` may see it; otherwise exactly the answer for a missing job. */
 function findJob(context: ServiceContext, caller: Caller, id: unknown): Job {
   if (typeof id !== "string" || !UUID.test(id)) {
-    throw new RequestError(
-      grpc.status.INVALID_ARGUMENT,
-      `job id ${JSON.stringify(id)} is not a valid id`,
-    );
+    throw new RequestError(grpc.status.INVALID_ARGUMENT, `job id ${quoteId(id)} is not a valid id`);
   }
   // get() throws the same JobNotFoundError for a job that does not exist.
   const job = context.manager.get(id);
@@ -49,13 +58,22 @@ function findJob(context: ServiceContext, caller: Caller, id: unknown): Job {
 function graceMsOf(request: StopRequestMessage): number | undefined {
   const seconds = request.graceSeconds;
   if (seconds === undefined || seconds === null) return undefined;
-  if (!Number.isFinite(seconds) || seconds < 0) {
+  // Any finite grace is honoured (deadlines beyond setTimeout's range are waited out in steps).
+  if (!Number.isFinite(seconds) || seconds < 0 || !Number.isFinite(seconds * 1000)) {
     throw new RequestError(
       grpc.status.INVALID_ARGUMENT,
-      `grace period must be 0 seconds or more, got ${seconds}`,
+      `grace period must be a finite number of seconds, 0 or more, got ${seconds}`,
     );
   }
   return seconds * 1000;
+}
+
+/** The request, unless it could not be decoded (then INVALID_ARGUMENT saying why). */
+function decoded<Req>(request: Req): Req {
+  if (isUndecodable(request)) {
+    throw new RequestError(grpc.status.INVALID_ARGUMENT, `bad request: ${request.reason}`);
+  }
+  return request;
 }
 
 type Unary<Req, Res> = (caller: Caller, request: Req) => Promise<Res>;
@@ -67,7 +85,7 @@ function unary<Req, Res>(
   return (call, callback) => {
     (async () => {
       const caller = callerOf(call, context.policy);
-      return await handler(caller, call.request);
+      return await handler(caller, decoded(call.request));
     })().then(
       (response) => callback(null, response),
       (err) => callback(toStatusError(err, context.log ? { log: context.log } : {})),
@@ -80,10 +98,15 @@ async function streamOutput(
   call: grpc.ServerWritableStream<StreamOutputRequestMessage, OutputChunkMessage>,
 ): Promise<void> {
   const caller = callerOf(call, context.policy);
-  const job = findJob(context, caller, call.request.id);
-  const offset = call.request.offset ?? 0;
+  const request = decoded(call.request);
+  const job = findJob(context, caller, request.id);
+  const offset = request.offset ?? 0;
+  // uint64 on the wire; above 2^53 - 1 the decoder cannot represent it exactly.
   if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new RequestError(grpc.status.INVALID_ARGUMENT, `offset ${offset} is invalid`);
+    throw new RequestError(
+      grpc.status.INVALID_ARGUMENT,
+      `offset must be from 0 to ${Number.MAX_SAFE_INTEGER}, got ${offset}`,
+    );
   }
   // A client that goes away must free its reader at once, even mid-wait.
   const abort = new AbortController();
@@ -125,7 +148,7 @@ async function streamOutput(
  *
  * @example
  * ```ts
- * server.addService(jobWorkerService(), jobWorkerHandlers({ manager, policy }));
+ * server.addService(strictService(jobWorkerService()), jobWorkerHandlers({ manager, policy }));
  * ```
  */
 export function jobWorkerHandlers(context: ServiceContext): grpc.UntypedServiceImplementation {

@@ -226,16 +226,25 @@ rootTest("attack: forge the job's exit report through the executor's stdout", as
   });
 });
 
-rootTest("attack: open its own output file by path, append a forged line", async () => {
-  await withStage(async (stage) => {
-    const { out } = await attack(stage, {
-      name: "reopen fd 1's file by path",
-      script: `f=$(readlink /proc/$$/fd/1); echo "fd 1 is $f"; echo FORGED >> "$f"; cat "$f"`,
+rootTest(
+  "attack: open output files by path, its own and others', append forged lines",
+  async () => {
+    await withStage(async (stage) => {
+      const { out } = await attack(stage, {
+        name: "write into the output files in the data directory",
+        script: `readlink /proc/$$/fd/1; echo FORGED >> ${victimDir(stage)}/output; ` +
+          `for f in ${stage.dataDir}/jobs/*/output; do echo FORGED >> "$f"; done`,
+      });
+      // fd 1 is a pipe to the executor, not the file; the files are out of reach.
+      assertMatch(out, /^pipe:\[\d+\]$/m);
+      assertMatch(out, REFUSED);
+      for await (const entry of Deno.readDir(join(stage.dataDir, "jobs"))) {
+        const text = await Deno.readTextFile(join(stage.dataDir, "jobs", entry.name, "output"));
+        assertNotMatch(text, /^FORGED$/m, `job ${entry.name}'s output`);
+      }
     });
-    assertMatch(out, REFUSED);
-    assertNotMatch(out, /^FORGED$/m);
-  });
-});
+  },
+);
 
 rootTest("attack: set the clock, write sysctls, read the kernel log", async () => {
   await withStage(async (stage) => {
