@@ -127,6 +127,8 @@ const symbols = {
     result: "i32",
     nonblocking: true,
   },
+  // int fallocate(int fd, int mode, off_t offset, off_t len);
+  fallocate: { parameters: ["i32", "i32", "i64", "i64"], result: "i32" },
   // int statvfs(const char *path, struct statvfs *buf);
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   // long syscall(long number, ...);  pidfd_open(pid_t pid, unsigned int flags)

@@ -139,3 +139,19 @@ export function freeBytes(path: string): number {
   check(libc().statvfs(cstr(path), new Uint8Array(buf.buffer)), `statvfs(${path})`);
   return Number(buf[4]! * buf[1]!);
 }
+
+const FALLOC_FL_KEEP_SIZE = 1;
+
+/**
+ * Reserves `bytes` of disk space for the file at `path` without changing
+ * its size (fallocate with FALLOC_FL_KEEP_SIZE): later writes into that
+ * space succeed even when the disk has filled up meanwhile.
+ */
+export function reserveSpace(path: string, bytes: number): void {
+  const fd = openFd(path, O_WRONLY);
+  try {
+    check(libc().fallocate(fd, FALLOC_FL_KEEP_SIZE, 0n, BigInt(bytes)), `fallocate(${path})`);
+  } finally {
+    closeFd(fd);
+  }
+}

@@ -110,12 +110,16 @@ export interface LaunchOptions {
 
 const LOG_TAIL_BYTES = 4096;
 
-/** The start time of process `pid` (/proc/PID/stat field 22), or null when it is gone. */
+/**
+ * The start time of process `pid` (/proc/PID/stat field 22), or null when
+ * it is gone or a zombie (dead, only not yet reaped by its new parent).
+ */
 export function processStartTime(pid: number): number | null {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     // The command name in parentheses may hold spaces: count fields after the last ")".
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z" || fields[0] === "X") return null;
     const value = Number(fields[19]);
     return Number.isSafeInteger(value) ? value : null;
   } catch {

@@ -15,8 +15,11 @@
  * @module
  */
 import { join } from "node:path";
-import { makeFifo } from "../../ffi/mod.ts";
+import { makeFifo, reserveSpace } from "../../ffi/mod.ts";
 import type { JobFiles, JobIdentity } from "../executor/protocol.ts";
+
+/** Disk space held for a job's reports: a few lines of JSON, many times over. */
+const REPORTS_RESERVE_BYTES = 64 * 1024;
 
 /** The paths of one job's directory. */
 export interface JobPaths extends JobFiles {
@@ -49,6 +52,8 @@ export function jobPaths(dataDir: string, id: string): JobPaths {
 export async function makeJobDir(paths: JobPaths, identity: JobIdentity): Promise<void> {
   await Deno.mkdir(paths.dir, { mode: 0o700 });
   await Deno.writeFile(paths.reports, new Uint8Array(), { createNew: true, mode: 0o600 });
+  // The reports are how a job's end survives anything; a full disk must not stop them.
+  reserveSpace(paths.reports, REPORTS_RESERVE_BYTES);
   makeFifo(paths.control, 0o600);
   await Deno.mkdir(paths.work, { mode: 0o700 });
   await Deno.chown(paths.work, identity.uid, identity.gid);

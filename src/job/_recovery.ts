@@ -105,7 +105,7 @@ async function finishFromReports(
   if (exited?.type === "exited") {
     record.exitCode = exited.exitCode;
     record.signal = exited.signal;
-    record.state = record.stopRequested && exited.terminated ? "stopped" : "exited";
+    record.state = exited.terminated ? "stopped" : "exited";
     record.output.bytes = exited.outputBytes;
   } else {
     record.state = "failed";

@@ -316,8 +316,9 @@ export class Job {
       r.exitCode = exitReport.exitCode;
       r.signal = exitReport.signal;
       r.output.bytes = exitReport.outputBytes;
-      // A stop that arrived after the main process had ended changed nothing.
-      r.state = r.stopRequested && exitReport.terminated ? "stopped" : "exited";
+      // `terminated`: a stop reached the executor before the main process ended
+      // (one that came later changed nothing). Only a server sends stops.
+      r.state = exitReport.terminated ? "stopped" : "exited";
     } else if (r.stopRequested && this.#forceKilled) {
       // Killed after the grace period: SIGKILL took the whole namespace.
       r.signal = "SIGKILL";
