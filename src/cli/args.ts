@@ -103,6 +103,8 @@ Options:
                        the job's own writable directory
   --run-as UID[:GID]   run as these ids instead of a fresh user of the job's own
                        (only where the server allows it); GID defaults to UID
+  --max-output SIZE    keep at most this much output (the rest is discarded, and
+                       the status says so); default and most: the server's --max-output
 
 SIZE is bytes, or a number with a binary suffix: K, M, G, T (1024-based), optionally
 followed by "i" and/or "B": 512K, 64M, 1.5G, 64Mi, 2GiB.
@@ -184,6 +186,7 @@ const COMMAND_OPTIONS = {
     env: { type: "string", multiple: true },
     cwd: { type: "string" },
     "run-as": { type: "string" },
+    "max-output": { type: "string" },
   },
   stop: { grace: { type: "string" }, json: { type: "boolean" } },
   status: { json: { type: "boolean" } },
@@ -387,6 +390,8 @@ function startSpec(values: FlagValues, argv: string[]): JobSpec {
   if (cwd !== undefined) spec.cwd = cwd;
   const runAs = str(values, "run-as");
   if (runAs !== undefined) spec.runAs = parseRunAs(runAs);
+  const maxOutput = str(values, "max-output");
+  if (maxOutput !== undefined) spec.maxOutputBytes = parseSize(maxOutput, "--max-output");
   return spec;
 }
 

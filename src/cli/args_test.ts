@@ -107,6 +107,8 @@ Deno.test("start: limits, env, cwd and the job's command after --", () => {
 Deno.test("start: --run-as UID[:GID]", () => {
   const both = parse(["start", ...ALICE, "--run-as", "1000:2000", "--", "id"]);
   assertEquals(both.kind === "start" && both.spec.runAs, { uid: 1000, gid: 2000 });
+  const capped = parse(["start", ...ALICE, "--max-output", "64K", "--", "yes"]);
+  assertEquals(capped.kind === "start" && capped.spec.maxOutputBytes, 65536);
   const uidOnly = parse(["start", ...ALICE, "--run-as=0", "--", "id"]);
   assertEquals(uidOnly.kind === "start" && uidOnly.spec.runAs, { uid: 0 });
   for (const bad of ["alice", "1000:", ":1000", "-1", "1.5", "4294967295", "1:2:3"]) {

@@ -582,3 +582,95 @@ export async function removeCgroupTree(parentDirs: readonly string[]): Promise<s
   }
   return left;
 }
+
+/** What a call with raw request bytes got back. */
+export interface RawReply {
+  /** The final status code (0: OK). */
+  code: number;
+  details: string;
+  /** The response messages, as bytes (one for unary calls, any number for streams). */
+  messages: Uint8Array[];
+}
+
+/** The JobWorker methods with their streaming kind, for {@linkcode RawCaller}. */
+export const METHODS = {
+  Start: false,
+  Stop: false,
+  Status: false,
+  List: false,
+  StreamOutput: true,
+} as const;
+
+/**
+ * Sends request bytes exactly as given (no serializer) to the server as
+ * `user`: for undecodable, truncated, invalid UTF-8 and fuzzed requests.
+ */
+export class RawCaller {
+  readonly #client: grpc.Client;
+
+  /** A connection to `ctx`'s server presenting `user`'s certificate. */
+  static async connect(ctx: ServerContext, user: string): Promise<RawCaller> {
+    const files = ctx.tlsFor(user);
+    const credentials = grpc.credentials.createSsl(
+      await readBuffer(files.ca),
+      await readBuffer(files.key),
+      await readBuffer(files.cert),
+    );
+    // Deno's TLS refuses an IP address as SNI name: name the server by a SAN of its certificate.
+    return new RawCaller(
+      new grpc.Client(ctx.addr, credentials, { "grpc.ssl_target_name_override": "localhost" }),
+    );
+  }
+
+  private constructor(client: grpc.Client) {
+    this.#client = client;
+  }
+
+  /** Calls `method` with `bytes` as the request; never throws for a status. */
+  call(method: keyof typeof METHODS, bytes: Uint8Array, deadlineMs = 10_000): Promise<RawReply> {
+    const path = `/jobworker.v1.JobWorker/${method}`;
+    const identity = (b: Buffer) => b;
+    const serialize = (b: Uint8Array) => Buffer.from(b);
+    const options = { deadline: Date.now() + deadlineMs };
+    return new Promise((resolve) => {
+      const messages: Uint8Array[] = [];
+      if (METHODS[method]) {
+        const call = this.#client.makeServerStreamRequest(
+          path,
+          serialize,
+          identity,
+          bytes,
+          new grpc.Metadata(),
+          options,
+        );
+        call.on("data", (m: Buffer) => messages.push(new Uint8Array(m)));
+        call.on("error", () => {});
+        call.on(
+          "status",
+          (s: grpc.StatusObject) => resolve({ code: s.code, details: s.details, messages }),
+        );
+      } else {
+        const call = this.#client.makeUnaryRequest(
+          path,
+          serialize,
+          identity,
+          bytes,
+          new grpc.Metadata(),
+          options,
+          (err: grpc.ServiceError | null, reply?: Buffer) => {
+            if (reply !== undefined) messages.push(new Uint8Array(reply));
+            if (err !== null) resolve({ code: err.code, details: err.details, messages });
+          },
+        );
+        call.on("status", (s: grpc.StatusObject) => {
+          if (s.code === grpc.status.OK) resolve({ code: 0, details: s.details, messages });
+        });
+      }
+    });
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.#client.close();
+  }
+}

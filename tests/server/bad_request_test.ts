@@ -16,7 +16,14 @@ import { status as grpcStatus } from "@grpc/grpc-js";
 import { join } from "node:path";
 import { ApiError, type JobWorkerClient } from "../../src/api/client.ts";
 import type { JobSpec } from "../../src/job/mod.ts";
-import { type CliResult, listDir, rootTest, streamChunks, withServer } from "./_fixture.ts";
+import {
+  type CliResult,
+  listDir,
+  RawCaller,
+  rootTest,
+  streamChunks,
+  withServer,
+} from "./_fixture.ts";
 
 async function failure(call: () => Promise<unknown>, what: string): Promise<ApiError> {
   const err = await assertRejects(call, `${what} must fail`);
@@ -204,3 +211,111 @@ rootTest(
     });
   },
 );
+
+/** Protobuf varint. */
+function varint(n: bigint): number[] {
+  const out: number[] = [];
+  do {
+    let byte = Number(n & 0x7fn);
+    n >>= 7n;
+    if (n > 0n) byte |= 0x80;
+    out.push(byte);
+  } while (n > 0n);
+  return out;
+}
+
+/** A length-delimited field (wire type 2). */
+function field(id: number, bytes: readonly number[]): number[] {
+  return [...varint(BigInt((id << 3) | 2)), ...varint(BigInt(bytes.length)), ...bytes];
+}
+
+const utf8 = (s: string) => [...new TextEncoder().encode(s)];
+
+rootTest("oversized, odd and malformed requests: the right code, never INTERNAL", async () => {
+  await withServer(async (ctx) => {
+    const alice = await ctx.client("alice");
+    const raw = await RawCaller.connect(ctx, "alice");
+    ctx.defer(() => raw.close());
+    const before = await snapshot(alice, ctx.dataDir);
+
+    // Arguments and environment beyond the kernel's limits: refused before any exec.
+    const bigArg = await failure(
+      () => alice.start({ command: "echo", args: ["x".repeat(1024 * 1024)] }),
+      "a 1 MB argument",
+    );
+    assertEquals(codeName(bigArg.code), "INVALID_ARGUMENT");
+    assertStringIncludes(bigArg.message, "MAX_ARG_STRLEN");
+    const env = Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [`V${i}`, "y".repeat(100 * 1024)]),
+    );
+    const bigEnv = await failure(() => alice.start({ command: "env", env }), "a 3 MB environment");
+    assertEquals(codeName(bigEnv.code), "INVALID_ARGUMENT");
+    assertStringIncludes(bigEnv.message, "ARG_MAX");
+
+    // Invalid UTF-8 in a string field, as raw bytes: refused, never turned into U+FFFD.
+    const badArg = await raw.call(
+      "Start",
+      new Uint8Array([...field(1, utf8("echo")), ...field(2, [0xff, 0xfe])]),
+    );
+    assertEquals(codeName(badArg.code), "INVALID_ARGUMENT", badArg.details);
+    assertStringIncludes(badArg.details, "field args is not valid UTF-8");
+    const badEnv = await raw.call(
+      "Start",
+      new Uint8Array([
+        ...field(1, utf8("env")),
+        ...field(4, [...field(1, utf8("A")), ...field(2, [0xc3])]),
+      ]),
+    );
+    assertEquals(codeName(badEnv.code), "INVALID_ARGUMENT", badEnv.details);
+    assertStringIncludes(badEnv.details, "field env (a value) is not valid UTF-8");
+
+    // Bytes that are no message at all.
+    for (const bytes of [[0xff, 0xff, 0xff], [0x0a, 0x05, 0x61], [0x12]]) {
+      for (const method of ["Start", "Stop", "Status", "StreamOutput"] as const) {
+        const reply = await raw.call(method, new Uint8Array(bytes));
+        assertEquals(
+          codeName(reply.code),
+          "INVALID_ARGUMENT",
+          `${method} ${bytes}: ${reply.details}`,
+        );
+      }
+    }
+
+    // A 10 KB id is not echoed whole.
+    const longId = "a".repeat(10 * 1024);
+    const tooLong = await failure(() => alice.status(longId), "a 10 KB id");
+    assertEquals(codeName(tooLong.code), "INVALID_ARGUMENT");
+    assert(tooLong.message.length < 200, `echoed: ${tooLong.message.length} characters`);
+    assertStringIncludes(tooLong.message, "(10240 characters)");
+
+    // Offsets: any answer but INTERNAL. 2^53 - 1 waits for the job's end, then completes.
+    const { id } = await alice.start({ command: "sh", args: ["-c", "echo hi; sleep 0.3"] });
+    const far = await streamChunks(alice, id, { offset: Number.MAX_SAFE_INTEGER });
+    assertEquals(far, []);
+    const beyond = await raw.call(
+      "StreamOutput",
+      new Uint8Array([...field(1, utf8(id)), ...varint(BigInt(2 << 3)), ...varint(2n ** 60n)]),
+    );
+    assertEquals(codeName(beyond.code), "INVALID_ARGUMENT", beyond.details);
+    assertStringIncludes(beyond.details, `offset must be from 0 to ${Number.MAX_SAFE_INTEGER}`);
+
+    // A grace period beyond setTimeout's range is honoured, not cut to nothing.
+    const { id: stubborn } = await alice.start({
+      command: "sh",
+      args: ["-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"],
+    });
+    const stopping = alice.stop(stubborn, { graceSeconds: 2147484 });
+    await new Promise((r) => setTimeout(r, 500));
+    assertEquals(
+      (await alice.status(stubborn)).state,
+      "running",
+      "killed before its grace ran out",
+    );
+    const final = await alice.stop(stubborn, { graceSeconds: 0 });
+    assertEquals([final.state, final.signal], ["stopped", "SIGKILL"]);
+    assertEquals((await stopping).state, "stopped");
+
+    const after = await snapshot(alice, ctx.dataDir);
+    assertEquals(after.jobs.length, before.jobs.length + 2, "only the two real jobs were added");
+  });
+});
