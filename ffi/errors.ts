@@ -12,6 +12,7 @@ const ERRNO_NAMES: Record<number, string> = {
   3: "ESRCH",
   4: "EINTR",
   5: "EIO",
+  6: "ENXIO",
   7: "E2BIG",
   8: "ENOEXEC",
   9: "EBADF",
@@ -28,12 +29,15 @@ const ERRNO_NAMES: Record<number, string> = {
   22: "EINVAL",
   24: "EMFILE",
   26: "ETXTBSY",
+  27: "EFBIG",
   28: "ENOSPC",
   30: "EROFS",
+  32: "EPIPE",
   36: "ENAMETOOLONG",
   38: "ENOSYS",
   40: "ELOOP",
   95: "EOPNOTSUPP",
+  122: "EDQUOT",
 };
 
 /** The symbolic name of an errno value, e.g. `EPERM`, or `errno N` when unknown. */

@@ -189,3 +189,14 @@ Deno.test({
     }
   },
 });
+
+Deno.test("errno names cover what the executor's callers branch on", () => {
+  for (
+    const [n, name] of [[6, "ENXIO"], [11, "EAGAIN"], [28, "ENOSPC"], [32, "EPIPE"], [
+      122,
+      "EDQUOT",
+    ]] as const
+  ) {
+    assertEquals(errnoName(n), name);
+  }
+});
