@@ -66,7 +66,13 @@ export function joinPath(base: string, rel: string): string {
   return `${base}/${rel}`.replace(/\/{2,}/g, "/");
 }
 
-/** Reads and writes cgroup directories and control files, invoking the test hooks. */
+/**
+ * Reads and writes cgroup directories and control files, invoking the test
+ * hooks. The file operations themselves are synchronous: cgroupfs lives in
+ * memory, and a synchronous write takes microseconds where an async one
+ * (a hop through Deno's blocking thread pool) takes a few hundred; starts
+ * make a dozen of them.
+ */
 export class CgroupFs {
   readonly #hooks: CgroupFsHooks;
 
@@ -79,7 +85,7 @@ export class CgroupFs {
   async read(file: string): Promise<string> {
     await this.#hooks.beforeRead?.(file);
     try {
-      return await Deno.readTextFile(file);
+      return Deno.readTextFileSync(file);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
         throw new Deno.errors.NotFound(`Cannot read ${file}: it does not exist`, { cause: e });
@@ -104,7 +110,7 @@ export class CgroupFs {
    */
   async write(file: string, value: string): Promise<void> {
     try {
-      await Deno.writeTextFile(file, value, { create: false });
+      Deno.writeTextFileSync(file, value, { create: false });
       await this.#hooks.afterWrite?.(file, value);
     } catch (e) {
       const msg = `Cannot write "${value}" to ${file}: ${reason(e)}`;
@@ -140,7 +146,7 @@ export class CgroupFs {
   /** True when `path` exists. */
   async exists(path: string): Promise<boolean> {
     try {
-      await Deno.lstat(path);
+      Deno.lstatSync(path);
       return true;
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return false;
@@ -150,7 +156,7 @@ export class CgroupFs {
 
   /** Creates directory `dir` (not its parents); raw Deno errors propagate for the caller to word. */
   async mkdir(dir: string): Promise<void> {
-    await Deno.mkdir(dir);
+    Deno.mkdirSync(dir);
     await this.#hooks.afterMkdir?.(dir);
   }
 
@@ -173,7 +179,7 @@ export class CgroupFs {
     for (let delay = 5;; delay = Math.min(delay * 2, 200)) {
       try {
         await this.#hooks.beforeRmdir?.(dir);
-        await Deno.remove(dir);
+        Deno.removeSync(dir);
         return;
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) return;

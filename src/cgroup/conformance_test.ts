@@ -482,6 +482,13 @@ conformance("addProcess() moves a process in; pids() and stats() see it", async 
     for (const file of cg.procsFiles) {
       assert(pidsOf(await Deno.readTextFile(file)).includes(child.pid), `${child.pid} in ${file}`);
     }
+    // The files a spawner writes 0 to: v1's per-thread tasks, v2's cgroup.procs; they exist.
+    assertEquals(cg.spawnFiles.length, cg.procsFiles.length);
+    for (const file of [...cg.spawnFiles, ...driver.homeSpawnFiles]) {
+      assert(await exists(file), file);
+      assert(/\/(tasks|cgroup\.procs)$/.test(file), file);
+      if (fx.version === 2) assert(file.endsWith("/cgroup.procs"), file);
+    }
     const stats = await cg.stats();
     if (fx.expectedStats !== null) {
       assertEquals(stats, fx.expectedStats);

@@ -59,6 +59,13 @@ export interface JobCgroup {
    */
   readonly procsFiles: readonly string[];
   /**
+   * The files a spawning process writes `0` to in order to start a child in
+   * this cgroup: on v1 the `tasks` files, which move only the calling
+   * thread (fast, and all a child spawned from that thread needs); on v2
+   * `cgroup.procs` (v2 moves whole processes).
+   */
+  readonly spawnFiles: readonly string[];
+  /**
    * The control-file writes that apply `limits` (only the keys present) to
    * this cgroup, in the order they must be made. IO limits apply to each of
    * `devices`. Pure: touches nothing.
@@ -96,6 +103,8 @@ export interface CgroupDriver {
    * the executor returns after it has spawned the job's first process.
    */
   readonly homeProcsFiles: readonly string[];
+  /** The files a spawning thread writes `0` to in order to return home (see JobCgroup.spawnFiles). */
+  readonly homeSpawnFiles: readonly string[];
   /** Creates the cgroup `name` (a fresh, unique name) below the parent. */
   create(name: string): Promise<JobCgroup>;
   /**

@@ -234,6 +234,7 @@ class V2Driver implements CgroupDriver {
   readonly version = 2 as const;
   readonly parentPaths: readonly string[];
   readonly homeProcsFiles: readonly string[];
+  readonly homeSpawnFiles: readonly string[];
   readonly #ownDir: string;
   readonly #parentDir: string;
   readonly #state: V2DriverState;
@@ -247,6 +248,7 @@ class V2Driver implements CgroupDriver {
     this.homeProcsFiles = Object.freeze([
       joinPath(state.supervisor?.dir ?? ownDir, "cgroup.procs"),
     ]);
+    this.homeSpawnFiles = this.homeProcsFiles;
   }
 
   async create(name: string): Promise<JobCgroup> {
@@ -324,6 +326,7 @@ class V2JobCgroup implements JobCgroup {
   readonly name: string;
   readonly paths: readonly string[];
   readonly procsFiles: readonly string[];
+  readonly spawnFiles: readonly string[];
   readonly #fs: CgroupFs;
   readonly #dir: string;
   readonly #hasIo: boolean;
@@ -337,6 +340,7 @@ class V2JobCgroup implements JobCgroup {
     this.#hasSwapMax = options.hasSwapMax;
     this.paths = Object.freeze([options.dir]);
     this.procsFiles = Object.freeze([joinPath(options.dir, "cgroup.procs")]);
+    this.spawnFiles = this.procsFiles;
   }
 
   /**

@@ -46,13 +46,14 @@ import {
   MS_PRIVATE,
   MS_RDONLY,
   MS_REC,
+  MS_REMOUNT,
   pivotRoot,
   sethostname,
   umount,
   unshare,
 } from "../../ffi/mod.ts";
 import { JOB_DEVICES } from "../cgroup/device_policy.ts";
-import { type ExecutorConfig, JOB_WORK_DIR, type SandboxConfig } from "./protocol.ts";
+import { JOB_WORK_DIR, type JobIdentity, type JobSandbox, type SandboxPlan } from "./protocol.ts";
 
 /** Host top-level entries the job never sees as they are: replaced or masked. */
 const NOT_MIRRORED = new Set(["proc", "sys", "dev", "tmp", "run", "root", "home", "lost+found"]);
@@ -161,12 +162,12 @@ function withEntry(text: string, options: { id: number; line: string }): string 
 }
 
 /**
- * Writes the files the sandbox binds from (an empty file for masking, and
- * passwd/group with an entry for the job's ids) into `scratch`, a tmpfs.
+ * Writes passwd and group files with an entry for the job's ids (where the
+ * host has none) into `scratch`, a tmpfs; returns target → file to bind.
  */
-function writeScratchFiles(scratch: string, config: ExecutorConfig): Map<string, string> {
+function writeIdentityFiles(scratch: string, identity: JobIdentity): Map<string, string> {
   const binds = new Map<string, string>();
-  const { uid, gid } = config.identity;
+  const { uid, gid } = identity;
   const readHost = (path: string) => {
     try {
       return Deno.readTextFileSync(path);
@@ -174,7 +175,8 @@ function writeScratchFiles(scratch: string, config: ExecutorConfig): Map<string,
       return "";
     }
   };
-  const passwd = withEntry(readHost("/etc/passwd"), {
+  // The root's /etc is the host's, bound read-only: read through it.
+  const passwd = withEntry(readHost(`${scratch}/../etc/passwd`), {
     id: uid,
     line: `job-${uid}:x:${uid}:${gid}:jobworker job:${JOB_WORK_DIR}:/bin/sh`,
   });
@@ -182,7 +184,10 @@ function writeScratchFiles(scratch: string, config: ExecutorConfig): Map<string,
     Deno.writeTextFileSync(`${scratch}/passwd`, passwd, { mode: 0o444 });
     binds.set("/etc/passwd", `${scratch}/passwd`);
   }
-  const group = withEntry(readHost("/etc/group"), { id: gid, line: `job-${gid}:x:${gid}:` });
+  const group = withEntry(readHost(`${scratch}/../etc/group`), {
+    id: gid,
+    line: `job-${gid}:x:${gid}:`,
+  });
   if (group !== null) {
     Deno.writeTextFileSync(`${scratch}/group`, group, { mode: 0o444 });
     binds.set("/etc/group", `${scratch}/group`);
@@ -190,7 +195,7 @@ function writeScratchFiles(scratch: string, config: ExecutorConfig): Map<string,
   return binds;
 }
 
-function buildDev(dev: string, sandbox: SandboxConfig): void {
+function buildDev(dev: string): void {
   tmpfs(dev, { mode: "755", sizeBytes: 64 * 1024, flags: MS_NOSUID | MS_NOEXEC });
   for (const d of JOB_DEVICES) {
     if (d.name.includes("/") || d.minor === "*") continue;
@@ -216,7 +221,7 @@ function buildDev(dev: string, sandbox: SandboxConfig): void {
     flags: MS_NOSUID | MS_NOEXEC,
     data: "newinstance,ptmxmode=0666,mode=0620",
   });
-  tmpfs(`${dev}/shm`, { mode: "1777", sizeBytes: sandbox.tmpSizeBytes });
+  tmpfs(`${dev}/shm`, { mode: "1777", sizeBytes: PREPARED_TMP_BYTES });
   mount(`${dev}/mqueue`, {
     source: "mqueue",
     fstype: "mqueue",
@@ -257,19 +262,30 @@ function buildSys(sys: string, options: { emptyFile: string }): void {
   for (const name of SYS_MASKED_DIRS) mask(`${sys}/${name}`, options);
 }
 
+/** The size /tmp, /var/tmp and /dev/shm are prepared with, before the job's limit is known. */
+const PREPARED_TMP_BYTES = 64 * 1024 * 1024;
+
+/** What {@link prepareSandbox} leaves for {@link enterSandbox}. */
+export interface PreparedSandbox {
+  /** The new root (still below the host's root). */
+  root: string;
+  /** A private tmpfs at `<root>/run` for files the job's part binds from. */
+  scratch: string;
+  /** The tmpfs mounts whose size follows the job's memory limit. */
+  sizedTmpfs: string[];
+}
+
 /**
- * Puts the executor's main thread into new mount, network, UTS and IPC
- * namespaces and builds and enters the job's root as the module doc
- * describes; sets the hostname and brings `lo` up. Files the executor
- * needs afterwards must be opened BEFORE this: the host's paths are gone
- * once it returns.
+ * The part of the sandbox every job shares, prepared before the job is
+ * known (a pooled executor does it while it waits): new mount, network, UTS
+ * and IPC namespaces for the executor's main thread, and the new root with
+ * everything but the job's own /work, identity and sizes; `lo` up.
  *
  * Must run on the main thread, before any process is spawned. Throws a
  * SyscallError naming the call that failed.
  */
-export function enterSandbox(config: ExecutorConfig): void {
-  const { sandbox } = config;
-  const root = sandbox.rootDir;
+export function prepareSandbox(plan: SandboxPlan): PreparedSandbox {
+  const root = plan.rootDir;
   unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC);
   mount("/", { flags: MS_REC | MS_PRIVATE });
   tmpfs(root, { mode: "755", sizeBytes: 1024 * 1024 });
@@ -279,15 +295,12 @@ export function enterSandbox(config: ExecutorConfig): void {
     Deno.mkdirSync(`${root}/${name}`, { mode: 0o755 });
   }
   for (const name of EMPTY_UNREADABLE) Deno.mkdirSync(`${root}/${name}`, { mode: 0o000 });
-  const scratch = `${root}/run`;
-  tmpfs(scratch, { mode: "700", sizeBytes: 1024 * 1024 });
-  const emptyFile = `${scratch}/empty`;
-  Deno.writeFileSync(emptyFile, new Uint8Array(), { mode: 0o000 });
-  const fileBinds = writeScratchFiles(scratch, config);
 
   // The host's top level, mirrored; then all of it read-only in one call.
+  const hostTop = new Set<string>();
   for (const entry of Deno.readDirSync("/")) {
     if (NOT_MIRRORED.has(entry.name)) continue;
+    hostTop.add(entry.name);
     const host = `/${entry.name}`;
     const target = `${root}${host}`;
     if (kindOf(target) !== "missing") continue; // e.g. the host has its own /work: ours wins
@@ -303,13 +316,10 @@ export function enterSandbox(config: ExecutorConfig): void {
     }
   }
   // Binds below a top-level directory of the root's own tmpfs get their mount
-  // points now, while it is writable; those below a host directory, /tmp or
-  // /work once those exist (below).
-  const hostTop = new Set(
-    [...Deno.readDirSync("/")].map((e) => e.name).filter((n) => !NOT_MIRRORED.has(n)),
-  );
+  // points now, while it is writable; those below a host directory or /tmp
+  // once those exist (below).
   const lateTop = new Set(["tmp", JOB_WORK_DIR.slice(1), "dev", "proc", "sys"]);
-  for (const b of sandbox.binds) {
+  for (const b of plan.binds) {
     const top = topLevel(b.target);
     if (!hostTop.has(top) && !lateTop.has(top)) {
       ensureMountPoint(root, b.target, { directory: kindOf(b.source) === "dir" });
@@ -326,31 +336,56 @@ export function enterSandbox(config: ExecutorConfig): void {
   }
   mountSetattr(root, READ_ONLY, { recursive: true });
 
-  for (const path of sandbox.masks) mask(`${root}${path}`, { emptyFile });
-  for (const [target, source] of fileBinds) {
-    if (kindOf(`${root}${target}`) === "file") bind(source, `${root}${target}`, { readOnly: true });
-  }
-
-  buildDev(`${root}/dev`, sandbox);
+  // Writable until the job's part is done: what that binds (and the masks) comes from here.
+  const scratch = `${root}/run`;
+  tmpfs(scratch, { mode: "700", sizeBytes: 1024 * 1024 });
+  const emptyFile = `${scratch}/empty`;
+  Deno.writeFileSync(emptyFile, new Uint8Array(), { mode: 0o000 });
+  for (const path of plan.masks) mask(`${root}${path}`, { emptyFile });
+  buildDev(`${root}/dev`);
   buildProc(`${root}/proc`, { emptyFile, devNull: `${root}/dev/null` });
   buildSys(`${root}/sys`, { emptyFile });
-  umount(scratch, MNT_DETACH); // what was bound from it stays; /run is the empty dir again
-  tmpfs(`${root}/tmp`, { mode: "1777", sizeBytes: sandbox.tmpSizeBytes });
+  const sizedTmpfs = [`${root}/tmp`, `${root}/dev/shm`];
+  tmpfs(`${root}/tmp`, { mode: "1777", sizeBytes: PREPARED_TMP_BYTES });
   if (kindOf(`${root}/var/tmp`) === "dir") {
-    tmpfs(`${root}/var/tmp`, { mode: "1777", sizeBytes: sandbox.tmpSizeBytes });
+    tmpfs(`${root}/var/tmp`, { mode: "1777", sizeBytes: PREPARED_TMP_BYTES });
+    sizedTmpfs.push(`${root}/var/tmp`);
   }
-  bind(sandbox.workDir, `${root}${JOB_WORK_DIR}`, { readOnly: false });
-  for (const b of sandbox.binds) {
+  for (const b of plan.binds) {
     ensureMountPoint(root, b.target, { directory: kindOf(b.source) === "dir" });
     bind(b.source, `${root}${b.target}`, { readOnly: b.readOnly });
   }
+  interfaceUp("lo");
+  return { root, scratch, sizedTmpfs };
+}
+
+/**
+ * The job's own part, then into the sandbox: its /work, its ids in passwd
+ * and group, /tmp & co. sized to its memory limit, pivot_root (the host's
+ * old root detached), the hostname. Files the executor needs afterwards
+ * must be opened BEFORE this: the host's paths are gone once it returns.
+ */
+export function enterSandbox(
+  prepared: PreparedSandbox,
+  job: { sandbox: JobSandbox; identity: JobIdentity; hostname: string },
+): void {
+  const { root, scratch } = prepared;
+  for (const [target, source] of writeIdentityFiles(scratch, job.identity)) {
+    if (kindOf(`${root}${target}`) === "file") bind(source, `${root}${target}`, { readOnly: true });
+  }
+  umount(scratch, MNT_DETACH); // what was bound from it stays; /run is the empty dir again
+  for (const path of prepared.sizedTmpfs) {
+    mount(path, {
+      flags: MS_REMOUNT | MS_NOSUID | MS_NODEV,
+      data: `size=${job.sandbox.tmpSizeBytes}`,
+    });
+  }
+  bind(job.sandbox.workDir, `${root}${JOB_WORK_DIR}`, { readOnly: false });
 
   // pivot_root(".", ".") stacks the old root on the new one; detaching "." then drops it.
   chdir(root);
   pivotRoot(".", ".");
   umount(".", MNT_DETACH);
   chdir("/");
-
-  sethostname(config.hostname);
-  interfaceUp("lo");
+  sethostname(job.hostname);
 }

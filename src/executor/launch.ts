@@ -25,6 +25,7 @@ import {
   type ExecutorReport,
   type JobFiles,
   parseReport,
+  type PrepareConfig,
 } from "./protocol.ts";
 
 /**
@@ -214,20 +215,40 @@ function sendCommand(controlPath: string, command: ExecutorCommand): void {
 }
 
 /**
- * Starts an executor for `config` and returns a handle to it. The job's
- * files must exist: `files.reports` (empty) and `files.control` (a FIFO).
+ * An executor that has been started and told what every job's sandbox has
+ * in common, and waits for its job (see ./protocol.ts, lifecycle steps 1–3).
+ */
+export interface PreparedExecutor {
+  /** Which process it is. */
+  readonly identity: ExecutorIdentity;
+  /** Resolves once the process has ended: after its job, or if it died (or was retired) idle. */
+  readonly gone: Promise<Deno.CommandStatus>;
+  /** What it printed before it got a job (why it died, when it did). */
+  earlyOutput(): string;
+  /**
+   * Hands it its job; returns the handle to follow it. Once only. The job's
+   * files must exist: `files.reports` (empty) and `files.control` (a FIFO).
+   */
+  assign(config: ExecutorConfig): ExecutorProcess;
+  /** Ends it without a job (closes its stdin); resolves when it has exited. */
+  retire(): Promise<void>;
+}
+
+/**
+ * Starts an executor and sends it `prepare`. Give it its job with
+ * `assign()` at once, or keep it ready in a pool.
  *
  * @example
  * ```ts
- * const executor = launchExecutor(config);
+ * const executor = prepareExecutor({ version: PROTOCOL_VERSION, sandbox: plan }).assign(config);
  * const first = await executor.startReport; // { type: "started", pid: 8 }
  * const exit = await executor.exitReport;  // { type: "exited", exitCode: 0, ... }
  * ```
  */
-export function launchExecutor(
-  config: ExecutorConfig,
+export function prepareExecutor(
+  prepare: PrepareConfig,
   options: LaunchOptions = {},
-): ExecutorProcess {
+): PreparedExecutor {
   const [program, ...args] = options.command ?? defaultExecutorCommand();
   if (program === undefined) throw new TypeError("Executor command is empty");
   const child = spawnInNewPidNamespace(() =>
@@ -235,7 +256,7 @@ export function launchExecutor(
       args,
       stdin: "piped",
       stdout: "null",
-      // Only until the executor has read its config: then it writes to executor.log.
+      // Only until the executor has its job: then it writes to executor.log.
       stderr: "piped",
       // The server's environment is not the job's business; Deno needs only its cache dir.
       clearEnv: true,
@@ -244,48 +265,66 @@ export function launchExecutor(
   );
   const identity = { pid: child.pid, startTime: processStartTime(child.pid) ?? 0 };
   const writer = child.stdin.getWriter();
+  const encoder = new TextEncoder();
   // A failed write means the executor already died; its status says why.
-  writer.write(new TextEncoder().encode(JSON.stringify(config) + "\n"))
-    .then(() => writer.close()).catch(() => {});
+  writer.write(encoder.encode(JSON.stringify(prepare) + "\n")).catch(() => {});
   let early = "";
   const earlyDone = (async () => {
     const decoder = new TextDecoder();
     for await (const chunk of child.stderr) early += decoder.decode(chunk, { stream: true });
   })().catch(() => {});
-
-  let ended = false;
-  const processGone = child.status.then(async () => {
+  const gone = child.status.then(async (status) => {
     await earlyDone;
-    ended = true;
+    return status;
   });
-  const follower = new ReportFollower(config.files, {
-    processGone,
-    describeDeath: async () => {
-      const s = await child.status;
-      const tail = (await readTail(config.files.log, LOG_TAIL_BYTES)) || early.trim();
-      return tail || (s.signal ? `killed by ${s.signal}` : `exit code ${s.code}`);
-    },
-  });
+  let assigned = false;
   return {
     identity,
-    startReport: follower.startReport,
-    exitReport: follower.exitReport,
-    get outputState() {
-      return follower.outputState;
+    gone,
+    earlyOutput: () => early.trim(),
+    retire: async () => {
+      await writer.close().catch(() => {});
+      await gone;
     },
-    ended: follower.done,
-    logTail: async () => (await readTail(config.files.log, LOG_TAIL_BYTES)) || early.trim(),
-    exitSignal: async () => (await child.status).signal,
-    stop(graceMs) {
-      if (!ended) sendCommand(config.files.control, { type: "stop", graceMs });
-    },
-    kill() {
-      if (ended) return;
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // It ended between the check and the kill.
-      }
+    assign(config) {
+      if (assigned) throw new Error("This executor has its job already");
+      assigned = true;
+      writer.write(encoder.encode(JSON.stringify(config) + "\n"))
+        .then(() => writer.close()).catch(() => {});
+      let ended = false;
+      const processGone = gone.then(() => {
+        ended = true;
+      });
+      const follower = new ReportFollower(config.files, {
+        processGone,
+        describeDeath: async () => {
+          const s = await gone;
+          const tail = (await readTail(config.files.log, LOG_TAIL_BYTES)) || early.trim();
+          return tail || (s.signal ? `killed by ${s.signal}` : `exit code ${s.code}`);
+        },
+      });
+      return {
+        identity,
+        startReport: follower.startReport,
+        exitReport: follower.exitReport,
+        get outputState() {
+          return follower.outputState;
+        },
+        ended: follower.done,
+        logTail: async () => (await readTail(config.files.log, LOG_TAIL_BYTES)) || early.trim(),
+        exitSignal: async () => (await gone).signal,
+        stop(graceMs) {
+          if (!ended) sendCommand(config.files.control, { type: "stop", graceMs });
+        },
+        kill() {
+          if (ended) return;
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // It ended between the check and the kill.
+          }
+        },
+      };
     },
   };
 }

@@ -28,7 +28,7 @@ import {
   writeFd,
 } from "../../ffi/mod.ts";
 import type { ExitStatus } from "../../ffi/mod.ts";
-import { enterSandbox } from "./_sandbox.ts";
+import { enterSandbox, type PreparedSandbox, prepareSandbox } from "./_sandbox.ts";
 import { lockDown, spawnAs } from "./_identity.ts";
 import { directoryProblem, resolveCommand } from "./_resolve.ts";
 import { type CgroupFiles, openCgroupFiles, spawnInCgroup } from "./_cgroup_hop.ts";
@@ -39,24 +39,49 @@ import {
   type ExecutorReport,
   parseCommand,
   parseConfig,
+  parsePrepare,
   type StartFailureReason,
 } from "./protocol.ts";
 
 const O_CREAT = 0o100;
 
-/** Reads the first line of stdin synchronously. */
-function readConfigLine(): string {
-  const chunks: number[] = [];
-  const buf = new Uint8Array(1);
-  // One byte at a time: the line is short, and nothing after it is consumed.
-  for (;;) {
-    const n = Deno.stdin.readSync(buf);
-    if (n === null || n === 0) throw new Error("stdin closed before the config line");
-    if (buf[0] === 0x0a) break;
-    chunks.push(buf[0] ?? 0);
+/** Reads the next line of stdin synchronously; null at end-of-file before any byte of it. */
+function readLine(): string | null {
+  const chunks: Uint8Array[] = [];
+  let pending = new Uint8Array(0);
+  const buf = new Uint8Array(64 * 1024);
+  // The server writes each line whole and nothing after the second one, so
+  // a read never takes more than the current line's bytes... except that
+  // both lines may arrive together: keep what follows the newline.
+  if (leftover.length > 0) {
+    pending = leftover;
+    leftover = new Uint8Array(0);
   }
-  return new TextDecoder().decode(new Uint8Array(chunks));
+  for (;;) {
+    const nl = pending.indexOf(0x0a);
+    if (nl >= 0) {
+      chunks.push(pending.subarray(0, nl));
+      leftover = pending.slice(nl + 1);
+      break;
+    }
+    chunks.push(pending);
+    const n = Deno.stdin.readSync(buf);
+    if (n === null || n === 0) {
+      if (chunks.every((c) => c.length === 0)) return null;
+      throw new Error("stdin closed in the middle of a line");
+    }
+    pending = buf.slice(0, n);
+  }
+  const all = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
 }
+
+let leftover = new Uint8Array(0);
 
 /** Why posix_spawn failed (the working directory was checked before). */
 function failureReason(err: unknown): StartFailureReason {
@@ -109,11 +134,18 @@ async function readCommands(
 export async function main(): Promise<never> {
   // Nothing may read this process's memory or descriptors through /proc.
   setNotDumpable();
+  // Until the job is known, stderr is the server's pipe: failures go there.
+  let prepared: PreparedSandbox;
   let config: ExecutorConfig;
   try {
-    config = parseConfig(readConfigLine());
+    const first = readLine();
+    if (first === null) throw new Error("stdin closed before the prepare line");
+    prepared = prepareSandbox(parsePrepare(first).sandbox);
+    const second = readLine();
+    // A pooled executor that is no longer wanted (or whose server went away).
+    if (second === null) Deno.exit(0);
+    config = parseConfig(second);
   } catch (err) {
-    // No reports file known yet: stderr is the server's pipe at this point.
     console.error(`executor: ${(err as Error).message}`);
     Deno.exit(2);
   }
@@ -146,7 +178,7 @@ export async function main(): Promise<never> {
     control = Deno.openSync(config.files.control, { read: true, write: true });
     cgroupFiles = openCgroupFiles(config.cgroup);
     lastCap = lastCapability();
-    enterSandbox(config);
+    enterSandbox(prepared, config);
   } catch (err) {
     failStart("setup", (err as Error).message);
   }

@@ -18,21 +18,27 @@
  *
  * ## Lifecycle
  * 1. The server starts the executor as PID 1 of a new PID namespace, in the
- *    server's own cgroup, writes ONE line to its stdin (an
- *    {@link ExecutorConfig} as JSON) and closes it.
- * 2. The executor opens the job's files and the cgroup files it needs later
- *    (the sandbox hides them), builds the job's sandbox (see ./_sandbox.ts):
+ *    server's own cgroup, and writes a {@link PrepareConfig} line to its
+ *    stdin: what every job's sandbox has in common.
+ * 2. The executor prepares that part of the sandbox (see ./_sandbox.ts):
  *    new mount, network, UTS and IPC namespaces; a new root of its own (the
- *    host's file system read-only, masked paths, a private /work, /tmp,
- *    /dev, /proc and /sys) entered with pivot_root; hostname; `lo` up.
- * 3. It joins the job's cgroup, enters a new cgroup namespace there, and
+ *    host's file system read-only, masked paths, a private /tmp, /dev,
+ *    /proc and /sys), `lo` up. Then it waits for the second line. An
+ *    executor in the server's pool waits here, ready; end-of-file instead
+ *    of a second line makes it exit.
+ * 3. The server writes an {@link ExecutorConfig} line (the job) and closes
+ *    stdin. The executor opens the job's files and the cgroup files it
+ *    needs later (the sandbox hides them), finishes the sandbox (the job's
+ *    /work, its identity in passwd, the size of /tmp), enters it with
+ *    pivot_root, and sets the hostname.
+ * 4. It joins the job's cgroup, enters a new cgroup namespace there, and
  *    spawns the job's main process as the job's user (see ./_identity.ts:
  *    no capabilities, no_new_privs, a seccomp filter) with /dev/null as
  *    stdin and a pipe as stdout and stderr, so it is limited from its first
  *    instruction. It then applies the `cgroup.afterSpawn` writes (limits
  *    that would otherwise also constrain the executor's spawn: memory and
  *    pids) and returns to its own cgroup (its memory is never the job's).
- * 4. Reports: first exactly one of `started` or `start-failed`; after
+ * 5. Reports: first exactly one of `started` or `start-failed`; after
  *    `started`, any number of `output` (the output was cut at the cap, or
  *    the disk refused it), then exactly one `exited` once the job has
  *    ended, every process of it is gone and every byte of output is in the
@@ -59,7 +65,7 @@
  */
 
 /** The protocol version this file describes. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Where the job's private working directory appears in its own view. */
 export const JOB_WORK_DIR = "/work";
@@ -90,19 +96,31 @@ export interface BindMount {
   readOnly: boolean;
 }
 
-/** How the job's file-system view is built; see ./_sandbox.ts. */
-export interface SandboxConfig {
+/** What every job's file-system view has in common; see ./_sandbox.ts. */
+export interface SandboxPlan {
   /**
    * An empty host directory the executor mounts the job's root on, inside
    * its own mount namespace (so every executor can use the same one).
    */
   rootDir: string;
-  /** Host directory mounted read-write at {@link JOB_WORK_DIR}. */
-  workDir: string;
   /** Absolute host paths (symlinks resolved) hidden from the job: empty and unreadable. */
   masks: string[];
   /** Extra bind mounts from the server's configuration. */
   binds: BindMount[];
+}
+
+/** The first line: what the executor prepares before it knows its job. */
+export interface PrepareConfig {
+  /** Protocol version; {@link PROTOCOL_VERSION}. */
+  version: typeof PROTOCOL_VERSION;
+  /** The common part of the sandbox. */
+  sandbox: SandboxPlan;
+}
+
+/** The job's own part of its file-system view. */
+export interface JobSandbox {
+  /** Host directory mounted read-write at {@link JOB_WORK_DIR}. */
+  workDir: string;
   /** Size limit of /tmp, /var/tmp and /dev/shm, each, in bytes. */
   tmpSizeBytes: number;
 }
@@ -119,10 +137,8 @@ export interface JobFiles {
   log: string;
 }
 
-/** What the server tells the executor: the one line on stdin. */
+/** The second line: the job. */
 export interface ExecutorConfig {
-  /** Protocol version; {@link PROTOCOL_VERSION}. */
-  version: typeof PROTOCOL_VERSION;
   /** Program to run; looked up in `env.PATH` (in the job's view) when it has no slash. */
   command: string;
   /** Arguments after the program name. */
@@ -139,8 +155,8 @@ export interface ExecutorConfig {
   maxOutputBytes: number;
   /** Who the job runs as. */
   identity: JobIdentity;
-  /** The job's file-system view. */
-  sandbox: SandboxConfig;
+  /** The job's own part of its file-system view. */
+  sandbox: JobSandbox;
   /** Cgroup placement of the main process. */
   cgroup: {
     /** `cgroup.procs` files of the job's cgroup: joined before spawning. */
@@ -231,24 +247,41 @@ function checkAbsolute(value: unknown, what: string): void {
   }
 }
 
-function checkSandbox(v: unknown): void {
+function checkPlan(v: unknown): void {
+  const sb = v as Record<string, unknown> | null;
+  if (typeof sb !== "object" || sb === null) {
+    throw new TypeError("Prepare config: sandbox is missing");
+  }
+  checkAbsolute(sb.rootDir, "sandbox.rootDir");
+  if (!isStringArray(sb.masks)) {
+    throw new TypeError("Prepare config: sandbox.masks must be strings");
+  }
+  if (!Array.isArray(sb.binds) || !sb.binds.every(isBindMount)) {
+    throw new TypeError("Prepare config: sandbox.binds must be {source, target, readOnly} objects");
+  }
+}
+
+function checkJobSandbox(v: unknown): void {
   const sb = v as Record<string, unknown> | null;
   if (typeof sb !== "object" || sb === null) {
     throw new TypeError("Executor config: sandbox is missing");
   }
-  checkAbsolute(sb.rootDir, "sandbox.rootDir");
   checkAbsolute(sb.workDir, "sandbox.workDir");
-  if (!isStringArray(sb.masks)) {
-    throw new TypeError("Executor config: sandbox.masks must be strings");
-  }
-  if (!Array.isArray(sb.binds) || !sb.binds.every(isBindMount)) {
-    throw new TypeError(
-      "Executor config: sandbox.binds must be {source, target, readOnly} objects",
-    );
-  }
   if (!Number.isSafeInteger(sb.tmpSizeBytes) || (sb.tmpSizeBytes as number) <= 0) {
     throw new TypeError("Executor config: sandbox.tmpSizeBytes must be a positive integer");
   }
+}
+
+/** Parses and validates the first line; throws a TypeError naming the first wrong field. */
+export function parsePrepare(line: string): PrepareConfig {
+  const v: unknown = JSON.parse(line);
+  if (typeof v !== "object" || v === null) throw new TypeError("Prepare config: not an object");
+  const c = v as Record<string, unknown>;
+  if (c.version !== PROTOCOL_VERSION) {
+    throw new TypeError(`Prepare config: unsupported version ${c.version}`);
+  }
+  checkPlan(c.sandbox);
+  return v as PrepareConfig;
 }
 
 /**
@@ -259,9 +292,6 @@ export function parseConfig(line: string): ExecutorConfig {
   const v: unknown = JSON.parse(line);
   if (typeof v !== "object" || v === null) throw new TypeError("Executor config: not an object");
   const c = v as Record<string, unknown>;
-  if (c.version !== PROTOCOL_VERSION) {
-    throw new TypeError(`Executor config: unsupported version ${c.version}`);
-  }
   for (const key of ["command", "cwd", "hostname"] as const) {
     if (typeof c[key] !== "string") throw new TypeError(`Executor config: ${key} must be a string`);
   }
@@ -280,7 +310,7 @@ export function parseConfig(line: string): ExecutorConfig {
   if (!isIdentity(c.identity)) {
     throw new TypeError("Executor config: identity must be {uid, gid}, whole numbers >= 0");
   }
-  checkSandbox(c.sandbox);
+  checkJobSandbox(c.sandbox);
   const cg = c.cgroup as Record<string, unknown> | undefined;
   if (typeof cg !== "object" || cg === null) {
     throw new TypeError("Executor config: cgroup is missing");

@@ -4,11 +4,21 @@ import {
   type ExecutorReport,
   parseCommand,
   parseConfig,
+  parsePrepare,
   parseReport,
+  type PrepareConfig,
 } from "./protocol.ts";
 
+const prepare: PrepareConfig = {
+  version: 4,
+  sandbox: {
+    rootDir: "/var/lib/jobworker/sandbox-root",
+    masks: ["/var/lib/jobworker", "/etc/jobworker"],
+    binds: [{ source: "/opt/tools", target: "/tools", readOnly: true }],
+  },
+};
+
 const config: ExecutorConfig = {
-  version: 3,
   command: "sh",
   args: ["-c", "echo hi"],
   env: { PATH: "/bin" },
@@ -22,13 +32,7 @@ const config: ExecutorConfig = {
   },
   maxOutputBytes: 1 << 30,
   identity: { uid: 61184, gid: 61184 },
-  sandbox: {
-    rootDir: "/var/lib/jobworker/sandbox-root",
-    workDir: "/var/lib/jobworker/jobs/1/work",
-    masks: ["/var/lib/jobworker", "/etc/jobworker"],
-    binds: [{ source: "/opt/tools", target: "/tools", readOnly: true }],
-    tmpSizeBytes: 64 << 20,
-  },
+  sandbox: { workDir: "/var/lib/jobworker/jobs/1/work", tmpSizeBytes: 64 << 20 },
   cgroup: {
     join: ["/sys/fs/cgroup/x/cgroup.procs"],
     home: ["/sys/fs/cgroup/cgroup.procs"],
@@ -36,26 +40,38 @@ const config: ExecutorConfig = {
   },
 };
 
-Deno.test("a config survives the JSON round trip", () => {
+Deno.test("both config lines survive the JSON round trip", () => {
+  assertEquals(parsePrepare(JSON.stringify(prepare)), prepare);
   assertEquals(parseConfig(JSON.stringify(config)), config);
 });
 
 Deno.test("a malformed config is refused naming the field", () => {
-  assertThrows(() => parseConfig(JSON.stringify({ ...config, version: 2 })), TypeError, "version");
+  assertThrows(
+    () => parsePrepare(JSON.stringify({ ...prepare, version: 3 })),
+    TypeError,
+    "version",
+  );
   assertThrows(
     () => parseConfig(JSON.stringify({ ...config, identity: { uid: -1, gid: 0 } })),
     TypeError,
     "identity",
   );
   assertThrows(
-    () => parseConfig(JSON.stringify({ ...config, sandbox: { ...config.sandbox, rootDir: "x" } })),
+    () =>
+      parsePrepare(JSON.stringify({ ...prepare, sandbox: { ...prepare.sandbox, rootDir: "x" } })),
     TypeError,
     "sandbox.rootDir",
   );
   assertThrows(
-    () => parseConfig(JSON.stringify({ ...config, sandbox: { ...config.sandbox, binds: [{}] } })),
+    () =>
+      parsePrepare(JSON.stringify({ ...prepare, sandbox: { ...prepare.sandbox, binds: [{}] } })),
     TypeError,
     "sandbox.binds",
+  );
+  assertThrows(
+    () => parseConfig(JSON.stringify({ ...config, sandbox: { ...config.sandbox, workDir: "w" } })),
+    TypeError,
+    "sandbox.workDir",
   );
   assertThrows(() => parseConfig(JSON.stringify({ ...config, args: [1] })), TypeError, "args");
   assertThrows(() => parseConfig(JSON.stringify({ ...config, cwd: 1 })), TypeError, "cwd");

@@ -47,18 +47,28 @@ export interface JobRecord {
   executor: ExecutorIdentity | null;
 }
 
-/** Writes `text` to `path` so that a crash leaves either the old file or the new one. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+/**
+ * Writes `text` to `path` so that a crash of this process leaves either the
+ * old file or the new one (a rename replaces it). With `durable`, also a
+ * crash of the machine: the data is fsynced before the rename and the
+ * directory after it.
+ */
+export async function writeFileAtomic(
+  path: string,
+  text: string,
+  options: { durable: boolean },
+): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
   const tmp = `${path}.tmp`;
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
   try {
     await file.write(new TextEncoder().encode(text));
-    await file.sync();
+    if (options.durable) await file.sync();
   } finally {
     file.close();
   }
   await Deno.rename(tmp, path);
+  if (!options.durable) return;
   const handle = await Deno.open(dir, { read: true });
   try {
     await handle.sync();
@@ -67,9 +77,17 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
   }
 }
 
-/** Saves `record` in `jobDir`. */
+/**
+ * Saves `record` in `jobDir`. The record of a running job is replaced
+ * atomically but not fsynced: it only matters while the machine is up (a
+ * power loss ends every job anyway, and recovery then finds its end in the
+ * executor's reports or marks it failed). The record of an ended job is
+ * durable.
+ */
 export async function saveRecord(jobDir: string, record: JobRecord): Promise<void> {
-  await writeFileAtomic(join(jobDir, RECORD_FILE), JSON.stringify(record, null, 1) + "\n");
+  await writeFileAtomic(join(jobDir, RECORD_FILE), JSON.stringify(record, null, 1) + "\n", {
+    durable: record.state !== "running" && record.state !== "starting",
+  });
 }
 
 function isRecord(v: unknown): v is JobRecord {

@@ -15,7 +15,7 @@ import {
   type JobCgroup,
   wholeDiskOf,
 } from "../cgroup/mod.ts";
-import { type ExecutorProcess, launchExecutor } from "../executor/launch.ts";
+import type { ExecutorProcess } from "../executor/launch.ts";
 import { type BindMount, type ExecutorReport, PROTOCOL_VERSION } from "../executor/protocol.ts";
 import { OutputFile } from "../output/mod.ts";
 import {
@@ -29,6 +29,7 @@ import { Job, type StopOptions } from "./job.ts";
 import { type JobSpec, resolveSpec } from "./spec.ts";
 import { type JobPaths, jobPaths, makeJobDir } from "./_files.ts";
 import { type JobRecord, RECORD_VERSION, saveRecord } from "./_record.ts";
+import { ExecutorPool } from "./_pool.ts";
 import { recoverJobs } from "./_recovery.ts";
 import { type SandboxSettings, sandboxSettings } from "./_sandbox_settings.ts";
 
@@ -90,6 +91,11 @@ export interface JobManagerOptions {
   retainMs?: number;
   /** At most this many ended jobs are kept; the oldest go first. Default: all. */
   retainCount?: number;
+  /**
+   * Executors kept started and prepared, so that a start only hands over
+   * the job (see ./_pool.ts). Default 0: every start launches one.
+   */
+  poolSize?: number;
   /** Where recovery notes and background errors go; default console.error. */
   log?: (message: string) => void;
 }
@@ -185,6 +191,13 @@ interface Limits {
   retainCount: number;
 }
 
+function checkCount(name: string, value: number): number {
+  if (!(Number.isSafeInteger(value) && value >= 0)) {
+    throw new RangeError(`${name} must be a whole number of at least 0, got ${value}`);
+  }
+  return value;
+}
+
 function checkLimits(options: JobManagerOptions): Limits {
   const whole = (name: string, value: number | undefined, fallback: number, min = 0) => {
     if (value === undefined) return fallback;
@@ -234,6 +247,7 @@ export class JobManager {
   readonly #sandbox: SandboxSettings;
   readonly #limits: Limits;
   readonly #log: (message: string) => void;
+  readonly #pool: ExecutorPool;
   #retentionTimer: ReturnType<typeof setInterval> | undefined;
   #sweeping: Promise<void> = Promise.resolve();
   #closed = false;
@@ -247,6 +261,7 @@ export class JobManager {
       sandbox: SandboxSettings;
       limits: Limits;
       log: (message: string) => void;
+      poolSize: number;
     },
   ) {
     this.#driver = driver;
@@ -256,6 +271,31 @@ export class JobManager {
     this.#sandbox = options.sandbox;
     this.#limits = options.limits;
     this.#log = options.log;
+    this.#pool = new ExecutorPool({
+      size: options.poolSize,
+      prepare: {
+        version: PROTOCOL_VERSION,
+        sandbox: {
+          rootDir: options.sandbox.rootDir,
+          masks: options.sandbox.masks,
+          binds: options.sandbox.binds,
+        },
+      },
+      launch: options.executorCommand ? { command: options.executorCommand } : {},
+      room: () => this.#limits.maxJobs - this.#runningCount() - this.#pending.size,
+      log: this.#log,
+    });
+  }
+
+  #runningCount(): number {
+    let n = 0;
+    for (const job of this.#jobs.values()) if (job.state === "running") n++;
+    return n;
+  }
+
+  /** PIDs of the executors waiting in the pool (for memory figures). */
+  poolPids(): number[] {
+    return this.#pool.idlePids();
   }
 
   /**
@@ -282,6 +322,7 @@ export class JobManager {
       executorCommand: options.executorCommand,
       limits,
       log: options.log ?? ((message) => console.error(`jobworker: ${message}`)),
+      poolSize: checkCount("poolSize", options.poolSize ?? 0),
     });
     await manager.#recover();
     const timer = setInterval(() => manager.#sweep(), RETENTION_INTERVAL_MS);
@@ -494,8 +535,7 @@ export class JobManager {
         pids: limits.pids,
       }, devices);
 
-      const executor = launchExecutor({
-        version: PROTOCOL_VERSION,
+      const executor = this.#pool.take().assign({
         command: resolved.command,
         args: resolved.args,
         env: resolved.env,
@@ -505,18 +545,15 @@ export class JobManager {
         maxOutputBytes,
         identity,
         sandbox: {
-          rootDir: sandbox.rootDir,
           workDir: paths.work,
-          masks: sandbox.masks,
-          binds: sandbox.binds,
           tmpSizeBytes: limits.memoryBytes ?? DEFAULT_TMP_SIZE_BYTES,
         },
         cgroup: {
-          join: [...cgroup.procsFiles],
-          home: [...this.#driver.homeProcsFiles],
+          join: [...cgroup.spawnFiles],
+          home: [...this.#driver.homeSpawnFiles],
           afterSpawn,
         },
-      }, this.#executorCommand ? { command: this.#executorCommand } : {});
+      });
       undo.push(async () => {
         executor.kill();
         await executor.ended;
@@ -583,6 +620,7 @@ export class JobManager {
     this.#closed = true;
     clearInterval(this.#retentionTimer);
     await Promise.allSettled([...this.#starting]);
+    await this.#pool.close();
     if (!options.keepJobs) {
       await Promise.all(this.list().map((job) => job.stop(options)));
     }

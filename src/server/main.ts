@@ -22,6 +22,7 @@
  *   --max-jobs N, --max-jobs-per-user N, --max-memory SIZE  admission limits
  *   --retain DURATION|COUNT  remove ended jobs older than DURATION / beyond COUNT
  *   --keep-jobs-on-exit    SIGTERM/SIGINT leave jobs running (SIGUSR2 always does)
+ *   --pool-size N          executors kept prepared for fast starts (default 2)
  *
  * With no TLS flags and no ./certs, development certificates are made
  * first (CA, server, and clients alice, bob, admin) and their place is
@@ -89,11 +90,24 @@ Shutdown:
   SIGUSR2                   exit leaving every job running (for an upgrade): the next
                             server on the same data directory adopts them
   --keep-jobs-on-exit       make SIGTERM and SIGINT do the same as SIGUSR2
+
+Speed:
+  --pool-size N             executors kept started and prepared, so that a start only
+                            hands over the job (default 2; 0 disables; they count
+                            against --max-jobs)
   -h, --help                this help
 `;
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
+}
+
+function poolSizeOf(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) {
+    throw new RangeError(`--pool-size: ${JSON.stringify(text)} is not a whole number`);
+  }
+  return n;
 }
 
 async function main(): Promise<number> {
@@ -123,6 +137,7 @@ async function main(): Promise<number> {
       "max-memory": { type: "string" },
       retain: { type: "string", multiple: true },
       "keep-jobs-on-exit": { type: "boolean", default: false },
+      "pool-size": { type: "string", default: "2" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -174,6 +189,7 @@ async function main(): Promise<number> {
     allowRootJobs: values["allow-root-jobs"],
     ...sandbox.manager,
     ...limits,
+    poolSize: poolSizeOf(values["pool-size"]),
     log: (message) => console.log(`jobworker: ${message}`),
   });
   const admins = new Set(values.admin ?? ["admin"]);
