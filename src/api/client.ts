@@ -128,7 +128,8 @@ export class JobWorkerClient {
     try {
       for await (const chunk of stream) {
         const message = chunk as OutputChunkMessage;
-        yield { offset: message.offset, data: new Uint8Array(message.data) };
+        // A Buffer is a Uint8Array: no copy.
+        yield { offset: message.offset, data: message.data };
       }
     } catch (err) {
       if (options.signal?.aborted) return;

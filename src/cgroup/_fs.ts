@@ -143,14 +143,14 @@ export class CgroupFs {
     }
   }
 
-  /** True when `path` exists. */
-  async exists(path: string): Promise<boolean> {
+  /** True when `path` exists. (A promise, like the rest of the interface; the check is synchronous.) */
+  exists(path: string): Promise<boolean> {
     try {
       Deno.lstatSync(path);
-      return true;
+      return Promise.resolve(true);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return false;
-      throw e;
+      if (e instanceof Deno.errors.NotFound) return Promise.resolve(false);
+      return Promise.reject(e);
     }
   }
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { SharedTail } from "./_tail.ts";
 import type { Waiter } from "./_waiters.ts";
 
 /**
@@ -20,6 +21,8 @@ export interface ReaderHost {
   isCompleted(): boolean;
   /** Registers a waiter; the file is watched from the moment this returns. */
   wait(): Waiter;
+  /** The file's newest bytes, shared by the readers that follow it live. */
+  readonly tail: SharedTail;
   /** Forgets a closed reader. */
   release(reader: object): void;
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { checkByteCount, type ReaderHost, readerToken } from "./_host.ts";
+import { SharedTail } from "./_tail.ts";
 import { ChangeNotifier, settledWaiter } from "./_waiters.ts";
 import { DEFAULT_CHUNK_SIZE, OutputReader } from "./reader.ts";
 
@@ -48,6 +49,7 @@ export class OutputFile {
   /** Path of the output file. */
   readonly path: string;
   readonly #notifier: ChangeNotifier;
+  readonly #tail: SharedTail;
   readonly #readers = new Set<OutputReader>();
   readonly #host: ReaderHost;
   #completed = false;
@@ -56,12 +58,16 @@ export class OutputFile {
   private constructor(path: string) {
     this.path = path;
     this.#notifier = new ChangeNotifier(path);
+    this.#tail = new SharedTail(path);
     this.#host = {
       path,
       isCompleted: () => this.#completed,
       wait: () => this.#completed ? settledWaiter : this.#notifier.wait(),
+      tail: this.#tail,
       release: (reader) => {
         if (reader instanceof OutputReader) this.#readers.delete(reader);
+        // Fewer than two followers: the shared bytes and their handle go.
+        if (this.#readers.size < 2) this.#tail.activate(false);
       },
     };
   }
@@ -177,6 +183,7 @@ export class OutputFile {
     });
     // A reader whose signal had already aborted closed itself at once.
     if (!reader.closed) this.#readers.add(reader);
+    if (this.#readers.size >= 2) this.#tail.activate(true);
     return reader;
   }
 
@@ -188,6 +195,7 @@ export class OutputFile {
   async close(): Promise<void> {
     this.#closed = true;
     for (const reader of [...this.#readers]) reader.close();
+    this.#tail.close();
     await this.#notifier.close();
   }
 

@@ -28,7 +28,7 @@ export interface OutputChunk {
 }
 
 interface PendingRead {
-  resolve(n: number | null): void;
+  resolve(data: Uint8Array | null): void;
   reject(reason: unknown): void;
 }
 
@@ -58,6 +58,8 @@ export class OutputReader {
   readonly #onAbort = () => this.#abort();
   #offset: number;
   #handle: Deno.FsFile | null = null;
+  /** Where the own handle's file position is (the tail may move the offset on without it). */
+  #handlePosition = 0;
   #waiter: Waiter | null = null;
   #pending: PendingRead | null = null;
   #closed = false;
@@ -111,6 +113,19 @@ export class OutputReader {
    * @throws {Deno.errors.Busy} when another `read()` of this reader is pending.
    */
   read(p: Uint8Array): Promise<number | null> {
+    if (p.length === 0 && this.#abortReason === null && !this.#closed && this.#pending === null) {
+      return Promise.resolve(0);
+    }
+    return this.#pend(() => this.#fill(p.length, p)).then((data) => {
+      if (data === null) return null;
+      // Bytes of the shared tail come as a view of it: copy them into p.
+      if (data.buffer !== p.buffer || data.byteOffset !== p.byteOffset) p.set(data);
+      return data.length;
+    });
+  }
+
+  /** Runs one read as the reader's pending read, which close() and abort() settle early. */
+  #pend(fill: () => Promise<Uint8Array | null>): Promise<Uint8Array | null> {
     if (this.#abortReason !== null) return Promise.reject(this.#abortReason.reason);
     if (this.#closed) return Promise.resolve(null);
     if (this.#pending !== null) {
@@ -120,17 +135,16 @@ export class OutputReader {
         ),
       );
     }
-    if (p.length === 0) return Promise.resolve(0);
     return new Promise((resolve, reject) => {
       const pending: PendingRead = { resolve, reject };
       this.#pending = pending;
-      this.#fill(p).then(
-        (n) => {
+      fill().then(
+        (data) => {
           // close() or an abort may have settled this read already.
           if (this.#pending !== pending) return;
           this.#pending = null;
-          if (n === null) this.close();
-          resolve(n);
+          if (data === null) this.close();
+          resolve(data);
         },
         (err: unknown) => {
           if (this.#pending !== pending) return;
@@ -151,13 +165,8 @@ export class OutputReader {
   async readChunk(maxBytes: number = this.#chunkSize): Promise<OutputChunk | null> {
     checkByteCount("OutputReader.readChunk: maxBytes", maxBytes, { min: 1 });
     const offset = this.#offset;
-    const buffer = new Uint8Array(maxBytes);
-    const n = await this.read(buffer);
-    if (n === null) return null;
-    // A short read in a big buffer would pin the whole buffer while the
-    // chunk lives (it may sit in a socket queue), so copy it out.
-    const data = n * 2 < maxBytes ? buffer.slice(0, n) : buffer.subarray(0, n);
-    return { offset, data };
+    const data = await this.#pend(() => this.#fill(maxBytes, null));
+    return data === null ? null : { offset, data };
   }
 
   /**
@@ -276,6 +285,7 @@ export class OutputReader {
     if (this.#offset > 0) {
       try {
         await handle.seek(this.#offset, Deno.SeekMode.Start);
+        this.#handlePosition = this.#offset;
       } catch (err) {
         if (!(err instanceof TypeError && (err as { code?: string }).code === "EINVAL")) throw err;
         this.#unreachable = true;
@@ -284,8 +294,12 @@ export class OutputReader {
     return this.#closed ? null : handle;
   }
 
-  /** The read loop behind `read()`; returns null at end of stream or once closed. */
-  async #fill(p: Uint8Array): Promise<number | null> {
+  /**
+   * The read loop behind `read()` and `readChunk()`: up to `maxBytes` bytes
+   * (read into `into` when given, else into a new buffer, or a view of the
+   * shared tail), or null at end of stream or once closed.
+   */
+  async #fill(maxBytes: number, into: Uint8Array | null): Promise<Uint8Array | null> {
     const handle = this.#handle ?? await this.#openHandle();
     if (handle === null) return null;
     try {
@@ -295,31 +309,66 @@ export class OutputReader {
         await this.#waiter.promise;
         this.#waiter = null;
       }
+      // Set when a waiter was just registered without an active tail to
+      // re-read the file: the next round reads it itself.
+      let recheck = false;
       while (true) {
         // Sampled before reading: the job's bytes are all in the file by the
         // time complete() runs, so an empty read after a completed sample
         // really is the end.
         const wasComplete = this.#host.isCompleted();
-        const n = await handle.read(p);
-        if (this.#closed) return null;
-        if (n !== null && n > 0) {
-          this.#offset += n;
-          return n;
+        const cached = this.#host.tail.at(this.#offset, maxBytes);
+        if (cached instanceof Uint8Array) {
+          this.#offset += cached.length;
+          return cached;
         }
-        if (wasComplete) return null;
+        if (cached === "behind" || wasComplete || recheck) {
+          recheck = false;
+          const data = await this.#readOwn(handle, { into, maxBytes });
+          if (this.#closed) return null;
+          if (data !== null) return data;
+          if (wasComplete) return null;
+        }
+        // At the newest byte of a live file. Register first, then read the
+        // file again (through the shared tail when it is active): a write
+        // that lands before the registration is caught by that read, one
+        // after it by the wake-up.
         if (this.#waiter === null) {
-          // Register first, then read again above: a write that lands between
-          // the empty read and the registration is caught by that re-read.
           this.#waiter = this.#host.wait();
-          continue;
+          if (this.#host.tail.active) await this.#host.tail.refresh();
+          else recheck = true;
+        } else {
+          await this.#waiter.promise;
+          this.#waiter = null;
+          if (this.#closed) return null;
+          if (this.#host.tail.active) await this.#host.tail.refresh();
         }
-        await this.#waiter.promise;
-        this.#waiter = null;
         if (this.#closed) return null;
       }
     } finally {
       this.#waiter?.cancel();
       this.#waiter = null;
     }
+  }
+
+  /** Reads from the reader's own handle at its offset; null when nothing is there yet. */
+  async #readOwn(
+    handle: Deno.FsFile,
+    options: { into: Uint8Array | null; maxBytes: number },
+  ): Promise<Uint8Array | null> {
+    const buffer = options.into ?? new Uint8Array(options.maxBytes);
+    // The shared tail may have moved the offset on since the last own read.
+    if (this.#handlePosition !== this.#offset) {
+      await handle.seek(this.#offset, Deno.SeekMode.Start);
+      this.#handlePosition = this.#offset;
+    }
+    const n = await handle.read(buffer);
+    if (n === null || n === 0) return null;
+    this.#offset += n;
+    this.#handlePosition += n;
+    // A short read in a big buffer of our own would pin the whole buffer
+    // while the chunk lives (it may sit in a socket queue), so copy it out.
+    if (options.into === null && n * 2 < buffer.length) return buffer.slice(0, n);
+    return buffer.subarray(0, n);
   }
 }

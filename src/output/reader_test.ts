@@ -185,7 +185,7 @@ Deno.test("close() resolves a pending read with null promptly and frees the hand
     const reader = output.reader();
     const pending = reader.read(new Uint8Array(8));
     await sleep(20);
-    assertEquals(fdsUnder(dir), 1, "the reader holds one handle while it waits");
+    assertEquals(fdsUnder(dir), 1, "a lone reader holds one handle while it waits");
     const start = performance.now();
     reader.close();
     assertEquals(await pending, null);
@@ -406,5 +406,97 @@ Deno.test("an offset past the largest possible file waits for the end, then ends
     output.complete();
     assertEquals(await pending, null);
     assertEquals(far.closed, true);
+  });
+});
+
+Deno.test("two hundred live followers get every byte, in order, from one shared tail", async () => {
+  await withOutput(async (output, dir) => {
+    const followers = Array.from({ length: 200 }, () => output.reader());
+    const got = followers.map(async (reader) => {
+      const parts: Uint8Array[] = [];
+      for await (const chunk of reader) parts.push(chunk.data);
+      return concat(parts);
+    });
+    const expected: Uint8Array[] = [];
+    await sleep(20);
+    // Every waiting follower holds its own handle; the tail adds one.
+    assertEquals(fdsUnder(dir), 201);
+    const file = await Deno.open(output.path, { write: true, append: true });
+    try {
+      for (let i = 0; i < 50; i++) {
+        const line = new TextEncoder().encode(`line ${i} ${"x".repeat(i * 97)}\n`);
+        expected.push(line);
+        await file.write(line);
+        if (i % 5 === 0) await sleep(5);
+      }
+    } finally {
+      file.close();
+    }
+    output.complete();
+    const want = concat(expected);
+    for (const data of await Promise.all(got)) assertEquals(data, want);
+    assertEquals(output.readerCount, 0);
+    assertEquals(fdsUnder(dir), 0, "the tail's handle goes with the last reader");
+  });
+});
+
+Deno.test("a follower far behind reads the file, then joins the tail without a gap", async () => {
+  await withOutput(async (output) => {
+    // A live follower keeps the tail moving while a late one starts at 0.
+    const live = output.reader();
+    const liveDone = (async () => {
+      let n = 0;
+      for await (const chunk of live) n += chunk.data.length;
+      return n;
+    })();
+    const file = await Deno.open(output.path, { write: true, append: true });
+    const pattern = (i: number) => new Uint8Array(4096).map((_, k) => (i * 31 + k) & 0xff);
+    const written: Uint8Array[] = [];
+    try {
+      for (let i = 0; i < 200; i++) {
+        written.push(pattern(i));
+        await file.write(written.at(-1)!);
+      }
+      const late = output.reader({ offset: 0 });
+      const lateDone = readAll(late, { bufferSize: 3000 });
+      for (let i = 200; i < 400; i++) {
+        written.push(pattern(i));
+        await file.write(written.at(-1)!);
+        if (i % 50 === 0) await sleep(5);
+      }
+      output.complete();
+      assertEquals(await lateDone, concat(written));
+      assertEquals(await liveDone, 400 * 4096);
+    } finally {
+      file.close();
+    }
+  });
+});
+
+Deno.test("a follower misses nothing while other readers come and go (the tail on and off)", async () => {
+  await withOutput(async (output) => {
+    const follower = output.reader();
+    const got = (async () => {
+      const parts: Uint8Array[] = [];
+      for await (const chunk of follower) parts.push(chunk.data);
+      return concat(parts);
+    })();
+    const file = await Deno.open(output.path, { write: true, append: true });
+    const expected: Uint8Array[] = [];
+    try {
+      for (let i = 0; i < 60; i++) {
+        // Every third round a second reader joins (tail on) or leaves (off).
+        const visitor = i % 3 === 0 ? output.reader({ offset: 0 }) : null;
+        const line = new TextEncoder().encode(`round ${i}\n`);
+        expected.push(line);
+        await file.write(line);
+        await sleep(i % 2);
+        visitor?.close();
+      }
+    } finally {
+      file.close();
+    }
+    output.complete();
+    assertEquals(await got, concat(expected));
   });
 });
