@@ -112,17 +112,19 @@ export class JobWorkerClient {
   }
 
   /**
-   * The job's output from `offset`, following the job until it ends.
-   * Breaking out of the loop (or aborting `signal`) cancels the call.
+   * The job's output from `offset`: with `follow` (the default) until the
+   * job ends, without it only the bytes written so far. Breaking out of the
+   * loop (or aborting `signal`) cancels the call.
    */
   async *streamOutput(
     id: string,
-    options: { offset?: number; signal?: AbortSignal } = {},
+    options: { offset?: number; follow?: boolean; signal?: AbortSignal } = {},
   ): AsyncGenerator<OutputChunk> {
+    const request = { id, offset: options.offset ?? 0, follow: options.follow ?? true };
     const stream = (this.#client as unknown as Record<
       string,
       (request: unknown) => grpc.ClientReadableStream<OutputChunkMessage>
-    >).StreamOutput!.call(this.#client, { id, offset: options.offset ?? 0 });
+    >).StreamOutput!.call(this.#client, request);
     const onAbort = () => stream.cancel();
     options.signal?.addEventListener("abort", onAbort);
     try {

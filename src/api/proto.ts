@@ -127,6 +127,8 @@ export interface ListResponseMessage {
 export interface StreamOutputRequestMessage {
   id: string;
   offset: number;
+  /** Absent from older clients: follow. */
+  follow?: boolean;
 }
 /** OutputChunk. */
 export interface OutputChunkMessage {

@@ -94,6 +94,12 @@ export interface OutputOptions {
   offset?: number;
   /** Aborting it cancels pending reads and closes the reader. */
   signal?: AbortSignal;
+  /**
+   * False: only the bytes written so far (the reader ends at the output's
+   * size when it is made, even while the job runs). True, the default:
+   * follow the output until the job has ended.
+   */
+  follow?: boolean;
 }
 
 /** What a running {@link Job} is made of; built by the manager. */
@@ -275,7 +281,11 @@ export class Job {
    * abort its signal) when done.
    */
   output(options: OutputOptions = {}): OutputReader {
-    return this.#output.reader(options);
+    return this.#output.reader({
+      offset: options.offset,
+      signal: options.signal,
+      snapshot: options.follow === false,
+    });
   }
 
   /** Closes every reader of the job's output (the job is being removed). */

@@ -31,6 +31,8 @@ export interface ReaderHost {
 export interface ReaderInit {
   host: ReaderHost;
   offset: number;
+  /** Where the reader stops (end of stream there), or null to follow the file to its end. */
+  end: number | null;
   chunkSize: number;
   signal: AbortSignal | null;
 }

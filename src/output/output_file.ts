@@ -15,6 +15,12 @@ export interface OutputReaderOptions {
   /** Aborting rejects a pending read with the signal's reason and closes the reader. */
   signal?: AbortSignal | undefined;
   /**
+   * Read only what the file holds now: the reader's end of stream is the
+   * file's size when the reader is made, whether or not the job still runs.
+   * Default false: follow the file until the job has ended.
+   */
+  snapshot?: boolean | undefined;
+  /**
    * Default `maxBytes` of the reader's `readChunk()`, and the size its
    * iterator and stream start at; default {@linkcode DEFAULT_CHUNK_SIZE}.
    */
@@ -178,6 +184,7 @@ export class OutputFile {
     const reader = new OutputReader(readerToken, {
       host: this.#host,
       offset,
+      end: options.snapshot ? Deno.statSync(this.path).size : null,
       chunkSize,
       signal: options.signal ?? null,
     });

@@ -57,6 +57,8 @@ export class OutputReader {
   readonly #maxStreamChunkSize: number;
   readonly #onAbort = () => this.#abort();
   #offset: number;
+  /** A snapshot's end (see OutputReaderOptions.snapshot), or null. */
+  readonly #end: number | null;
   #handle: Deno.FsFile | null = null;
   /** Where the own handle's file position is (the tail may move the offset on without it). */
   #handlePosition = 0;
@@ -80,6 +82,7 @@ export class OutputReader {
     }
     this.#host = init.host;
     this.#offset = init.offset;
+    this.#end = init.end;
     this.#chunkSize = init.chunkSize;
     this.#streamChunkSize = init.chunkSize;
     this.#maxStreamChunkSize = Math.max(init.chunkSize, MAX_STREAM_CHUNK_SIZE);
@@ -300,6 +303,12 @@ export class OutputReader {
    * shared tail), or null at end of stream or once closed.
    */
   async #fill(maxBytes: number, into: Uint8Array | null): Promise<Uint8Array | null> {
+    if (this.#end !== null) {
+      // A snapshot: nothing past its end, and no waiting for it.
+      if (this.#offset >= this.#end) return null;
+      maxBytes = Math.min(maxBytes, this.#end - this.#offset);
+      into = into?.subarray(0, maxBytes) ?? null;
+    }
     const handle = this.#handle ?? await this.#openHandle();
     if (handle === null) return null;
     try {

@@ -121,7 +121,7 @@ async function streamOutput(
   const onGone = () => abort.abort(new DOMException("client went away", "AbortError"));
   call.on("cancelled", onGone);
   call.on("close", onGone);
-  const reader = job.output({ offset, signal: abort.signal });
+  const reader = job.output({ offset, signal: abort.signal, follow: request.follow ?? true });
   try {
     for (;;) {
       const chunk = await reader.readChunk(STREAM_MESSAGE_BYTES);

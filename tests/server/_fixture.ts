@@ -321,11 +321,11 @@ export function waitUntil(
   return hostWaitUntil(check, what, timeoutMs, stepMs);
 }
 
-/** Every chunk of a job's output from `offset` over the API (follows until the job ends). */
+/** Every chunk of a job's output from `offset` over the API (follows until the job ends unless `follow: false`). */
 export async function streamChunks(
   client: JobWorkerClient,
   id: string,
-  options: { offset?: number; signal?: AbortSignal } = {},
+  options: { offset?: number; follow?: boolean; signal?: AbortSignal } = {},
 ): Promise<Array<{ offset: number; data: Uint8Array }>> {
   const chunks: Array<{ offset: number; data: Uint8Array }> = [];
   for await (const chunk of client.streamOutput(id, options)) chunks.push(chunk);

@@ -14,6 +14,7 @@ import {
   concat,
   decoder,
   fdsInto,
+  RawCaller,
   rootTest,
   sleep,
   streamAll,
@@ -201,3 +202,67 @@ rootTest("streams: a client that goes away frees its reader at once", async () =
     assert(status.endedAt === null);
   });
 });
+
+/** StreamOutputRequest on the wire: id = 1, offset = 2, follow = 3 (absent when undefined). */
+function streamRequestBytes(id: string, options: { offset?: number; follow?: boolean } = {}) {
+  const idBytes = new TextEncoder().encode(id);
+  const bytes = [0x0a, idBytes.length, ...idBytes];
+  if (options.offset !== undefined) bytes.push(0x10, options.offset); // small offsets: one byte
+  if (options.follow !== undefined) bytes.push(0x18, options.follow ? 1 : 0);
+  return new Uint8Array(bytes);
+}
+
+rootTest(
+  "streams: follow=false returns the bytes written so far and completes; an old request follows",
+  async () => {
+    await withServer(async (ctx) => {
+      const alice = await ctx.client("alice");
+      const marker = `${ctx.scratch}/go`;
+      const { id } = await alice.start({
+        command: "sh",
+        args: [
+          "-c",
+          `printf 'first\\n'; while [ ! -e ${marker} ]; do sleep 0.05; done; printf 'second\\n'`,
+        ],
+      });
+      await waitUntil(async () => {
+        const chunks = await streamChunks(alice, id, { follow: false });
+        return chunks.length > 0;
+      }, "the first line");
+      // A snapshot of a running job: exactly what is there, then the end.
+      const snapshot = await withTimeout(
+        streamChunks(alice, id, { follow: false }),
+        5_000,
+        "a snapshot of a running job",
+      );
+      assertEquals(decoder.decode(concat(snapshot.map((c) => c.data))), "first\n");
+      const fromThree = await streamChunks(alice, id, { offset: 3, follow: false });
+      assertEquals(decoder.decode(concat(fromThree.map((c) => c.data))), "st\n");
+      assertEquals(await streamChunks(alice, id, { offset: 100, follow: false }), []);
+
+      // Raw requests: field 3 false is a snapshot; no field 3 (an older
+      // client) and field 3 true follow until the job ends.
+      const raw = await RawCaller.connect(ctx, "alice");
+      ctx.defer(() => raw.close());
+      const rawSnapshot = await raw.call("StreamOutput", streamRequestBytes(id, { follow: false }));
+      assertEquals(rawSnapshot.code, 0, rawSnapshot.details);
+      assertEquals(rawSnapshot.messages.length, 1);
+      const oldStyle = raw.call("StreamOutput", streamRequestBytes(id));
+      const explicit = raw.call("StreamOutput", streamRequestBytes(id, { follow: true }));
+      const viaClient = streamAll(alice, id);
+      await sleep(300);
+      await Deno.writeTextFile(marker, "");
+      for (const reply of await Promise.all([oldStyle, explicit])) {
+        assertEquals(reply.code, 0, reply.details);
+        const text = reply.messages.map((m) => decoder.decode(m)).join("");
+        assert(text.includes("first\n") && text.includes("second\n"), `followed: ${text}`);
+      }
+      const client = await viaClient;
+      assertEquals(decoder.decode(client), "first\nsecond\n");
+      // Ended: a snapshot is the whole output.
+      await waitEnded(alice, id);
+      const whole = await streamChunks(alice, id, { follow: false });
+      assertEquals(decoder.decode(concat(whole.map((c) => c.data))), "first\nsecond\n");
+    });
+  },
+);
