@@ -137,11 +137,18 @@ export interface OutputChunkMessage {
 }
 
 let cached: grpc.ServiceDefinition | undefined;
+let cachedPackage: protoLoader.PackageDefinition | undefined;
+
+/** The whole loaded API (every message and service), e.g. for server reflection. Loaded once. */
+export function jobWorkerPackage(): protoLoader.PackageDefinition {
+  cachedPackage ??= protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
+  return cachedPackage;
+}
 
 /** The JobWorker service definition (loaded once). */
 export function jobWorkerService(): grpc.ServiceDefinition {
   if (cached === undefined) {
-    const definition = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
+    const definition = jobWorkerPackage();
     const service = definition["jobworker.v1.JobWorker"];
     if (service === undefined || !("Start" in service)) {
       throw new Error(`${PROTO_PATH} does not define jobworker.v1.JobWorker`);

@@ -179,6 +179,11 @@ export class Job {
     return this.#running?.cgroup.paths ?? [];
   }
 
+  /** PID of the job's executor while the job runs (for memory figures); null once it ended. */
+  get executorPid(): number | null {
+    return this.state === "running" ? this.#running?.executor.identity.pid ?? null : null;
+  }
+
   /** The state now, without reading usage figures. */
   get state(): JobState {
     return this.#record.state === "starting" ? "running" : this.#record.state;

@@ -293,6 +293,11 @@ export class JobManager {
     return n;
   }
 
+  /** Free bytes in the file system of the data directory (statvfs, for an unprivileged user). */
+  freeBytes(): number {
+    return freeBytes(this.#dataDir);
+  }
+
   /** PIDs of the executors waiting in the pool (for memory figures). */
   poolPids(): number[] {
     return this.#pool.idlePids();

@@ -67,6 +67,18 @@ export function callerOf(call: AuthContextSource, policy: AuthPolicy): Caller {
   return { user, admin };
 }
 
+/**
+ * The CN the client certificate presents, whether or not it may call: for
+ * the audit log. Null without a certificate or a CN.
+ */
+export function peerName(call: AuthContextSource): string | null {
+  const context = call.getAuthContext();
+  if (context.transportSecurityType !== "ssl") return null;
+  const cn = context.sslPeerCertificate?.subject?.CN;
+  const user = Array.isArray(cn) ? cn[0] : cn;
+  return typeof user === "string" && user !== "" ? user : null;
+}
+
 /** Whether `caller` may see and control a job owned by `owner`. */
 export function mayAccess(caller: Caller, owner: string): boolean {
   return caller.admin || caller.user === owner;

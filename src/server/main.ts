@@ -23,6 +23,8 @@
  *   --retain DURATION|COUNT  remove ended jobs older than DURATION / beyond COUNT
  *   --keep-jobs-on-exit    SIGTERM/SIGINT leave jobs running (SIGUSR2 always does)
  *   --pool-size N          executors kept prepared for fast starts (default 2)
+ *   --metrics-addr [HOST:]PORT  Prometheus metrics at /metrics (default off; host 127.0.0.1)
+ *   --audit-log FILE       audit log (default DATA_DIR/audit.log); --audit-max-size SIZE
  *
  * With no TLS flags and no ./certs, development certificates are made
  * first (CA, server, and clients alice, bob, admin) and their place is
@@ -40,6 +42,7 @@ import { EXECUTOR_ARG } from "../executor/launch.ts";
 import { main as executorMain } from "../executor/main.ts";
 import { JobManager } from "../job/mod.ts";
 import { limitOptions } from "./_limit_flags.ts";
+import { checkOperationsFlags, startOperations } from "./_operations.ts";
 import { sandboxOptions } from "./_sandbox_flags.ts";
 import { startServer } from "./server.ts";
 import { dirname } from "node:path";
@@ -95,6 +98,16 @@ Speed:
   --pool-size N             executors kept started and prepared, so that a start only
                             hands over the job (default 2; 0 disables; they count
                             against --max-jobs)
+
+Operations (see README, "Operating it"):
+  --metrics-addr [HOST:]PORT  serve Prometheus metrics at http://HOST:PORT/metrics
+                            (default off; HOST defaults to 127.0.0.1)
+  --audit-log FILE          one JSON line per Start, Stop and denied call
+                            (default DATA_DIR/audit.log)
+  --audit-max-size SIZE     rotate the audit log at this size, keeping 5 old files
+                            (default 16M)
+  Health (grpc.health.v1) and server reflection are served beside the API, behind the
+  same mutual TLS.
   -h, --help                this help
 `;
 
@@ -138,6 +151,9 @@ async function main(): Promise<number> {
       retain: { type: "string", multiple: true },
       "keep-jobs-on-exit": { type: "boolean", default: false },
       "pool-size": { type: "string", default: "2" },
+      "metrics-addr": { type: "string" },
+      "audit-log": { type: "string" },
+      "audit-max-size": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -183,6 +199,13 @@ async function main(): Promise<number> {
     maxMemory: values["max-memory"],
     retain: values.retain,
   });
+  const operationsFlags = {
+    dataDir: values["data-dir"],
+    auditLog: values["audit-log"],
+    auditMaxSize: values["audit-max-size"],
+    metricsAddr: values["metrics-addr"],
+  };
+  checkOperationsFlags(operationsFlags);
   const manager = await JobManager.create({
     dataDir: values["data-dir"],
     cgroupParent: values["cgroup-parent"],
@@ -200,9 +223,18 @@ async function main(): Promise<number> {
     ...(sandbox.adminRunAs === undefined ? {} : { adminRunAs: sandbox.adminRunAs }),
   };
   let server;
+  let operations;
   try {
-    server = await startServer({ address: values.addr, tls, manager, policy });
+    operations = await startOperations(manager, operationsFlags);
+    server = await startServer({
+      address: values.addr,
+      tls,
+      manager,
+      policy,
+      observer: operations.observer,
+    });
   } catch (err) {
+    await operations?.close();
     // Jobs it adopted are not this failure's to end: the next server adopts them again.
     await manager.close({ keepJobs: true });
     throw err;
@@ -212,6 +244,12 @@ async function main(): Promise<number> {
     `jobworker listening on ${host}:${server.port} (cgroup v${manager.cgroupVersion}, ` +
       `admins: ${[...admins].join(", ") || "none"}, data in ${values["data-dir"]})`,
   );
+  console.log(
+    `jobworker: audit log ${operations.auditPath}` +
+      (operations.metricsAddr === null
+        ? ""
+        : `, metrics at http://${operations.metricsAddr}/metrics`),
+  );
 
   const stopping = Promise.withResolvers<Deno.Signal>();
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGUSR2"];
@@ -219,6 +257,9 @@ async function main(): Promise<number> {
   for (const [name, listener] of listeners) Deno.addSignalListener(name, listener);
   const signal = await stopping.promise;
   for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
+  // Health says NOT_SERVING from here on, and Start is refused, while the
+  // rest is still answered.
+  server.drain();
   if (signal === "SIGUSR2" || values["keep-jobs-on-exit"]) {
     console.log(`${signal}: shutting down, leaving every job running for the next server`);
     // Followers are cut off; they resume from their offset against the next server.
@@ -226,12 +267,12 @@ async function main(): Promise<number> {
     await manager.close({ keepJobs: true });
   } else {
     console.log(`${signal}: stopping every job (grace ${grace} s) and shutting down`);
-    // Jobs end first so that following streams complete with OK.
-    await Promise.all([
-      manager.close({ graceMs: grace * 1000 }),
-      server.close({ timeoutMs: grace * 1000 + 5000 }),
-    ]);
+    // Jobs end first, so that following streams complete with OK and Status
+    // shows the final state, then the server stops answering.
+    await manager.close({ graceMs: grace * 1000 });
+    await server.close({ timeoutMs: 5000 });
   }
+  await operations.close();
   console.log("jobworker stopped");
   return 0;
 }

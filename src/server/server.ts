@@ -9,6 +9,8 @@ import { jobWorkerService } from "../api/proto.ts";
 import { strictService } from "../api/strict_decode.ts";
 import type { JobManager } from "../job/mod.ts";
 import type { AuthPolicy } from "./auth.ts";
+import { addIntrospection } from "./_introspection.ts";
+import type { CallObserver } from "./observe.ts";
 import { jobWorkerHandlers } from "./service.ts";
 import { serverCredentials, type TlsFiles } from "./tls.ts";
 
@@ -24,12 +26,20 @@ export interface ServerOptions {
   policy: AuthPolicy;
   /** Where unexpected errors are logged; default console.error. */
   log?: (message: string) => void;
+  /** Told about every call (audit log, metrics); default none. */
+  observer?: CallObserver;
 }
 
 /** A listening server. */
 export interface RunningServer {
   /** The port it listens on. */
   readonly port: number;
+  /**
+   * From now on the health service reports NOT_SERVING (load balancers stop
+   * sending work) and Start is refused with UNAVAILABLE, while every other
+   * call is still answered, e.g. while jobs stop.
+   */
+  drain(): void;
   /**
    * Stops accepting calls, waits up to `timeoutMs` for calls in flight to
    * finish, then cancels the rest. The job manager is not touched.
@@ -49,14 +59,18 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const server = new grpc.Server();
+  let draining = false;
   server.addService(
     strictService(jobWorkerService()),
     jobWorkerHandlers({
       manager: options.manager,
       policy: options.policy,
       ...(options.log ? { log: options.log } : {}),
+      ...(options.observer ? { observer: options.observer } : {}),
+      draining: () => draining,
     }),
   );
+  const health = addIntrospection(server);
   const credentials = await serverCredentials(options.tls);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.address, credentials, (err, boundPort) => {
@@ -66,7 +80,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   return {
     port,
+    drain() {
+      draining = true;
+      health.setServing(false);
+    },
     async close(closeOptions = {}) {
+      draining = true;
+      health.setServing(false);
       const timeoutMs = closeOptions.timeoutMs ?? 5000;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
