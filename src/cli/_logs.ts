@@ -1,18 +1,13 @@
 /**
- * `logs`: copying a job's output from the server to a byte sink, following
- * it or taking a snapshot.
- *
- * The API's StreamOutput follows a running job until it ends and has no
- * "current size", so a snapshot of a running job's output cannot be cut at
- * an exact byte. The server sends what exists back to back, and then waits
- * for more; so the snapshot ends when the stream has been quiet for a while
- * (the backlog is caught up). A job writing without pause would keep the
- * stream busy forever, so a snapshot also ends at a time limit, reported to
- * the caller so it can say where to continue.
+ * `logs`: copying a job's output from the server to a byte sink: what was
+ * written so far (StreamOutput with `follow: false`, which ends at the
+ * output's size when the call arrives, even while the job runs), or
+ * following it to the job's end, optionally only the last lines.
  *
  * @module
  */
 import type { JobStatus } from "../job/mod.ts";
+import { findTail, tailOfSnapshot } from "./_tail.ts";
 
 /** One chunk of output and the offset of its first byte. */
 export interface Chunk {
@@ -22,12 +17,15 @@ export interface Chunk {
 
 /** What `logs` needs of the API client. */
 export interface LogsClient {
-  /** The job's status (state decides follow-until-end vs snapshot). */
+  /** The job's status (its output's size, for `--tail`). */
   status(id: string): Promise<JobStatus>;
-  /** The output from `offset`, following the job until it ends; `signal` cancels. */
+  /**
+   * The output from `offset`: following the job until it ends, or (`follow:
+   * false`) only what exists; `signal` cancels.
+   */
   streamOutput(
     id: string,
-    options: { offset?: number; signal?: AbortSignal },
+    options: { offset?: number; follow?: boolean; signal?: AbortSignal },
   ): AsyncGenerator<Chunk>;
 }
 
@@ -36,22 +34,14 @@ export interface CopyOutputOptions {
   id: string;
   /** First byte to copy. */
   offset: number;
-  /** Follow the job until it ends, rather than take a snapshot. */
+  /** Follow the job until it ends, rather than copy what exists now. */
   follow: boolean;
   /** Writes all of a chunk (or throws). */
   write: (data: Uint8Array) => Promise<void>;
-  /** Shortest quiet time that ends a snapshot; default {@link MIN_QUIET_MS}. */
-  minQuietMs?: number;
-  /** Longest a snapshot of a busy stream may take; default {@link SNAPSHOT_LIMIT_MS}. */
-  snapshotLimitMs?: number;
-}
-
-/** How the copy ended. */
-export interface CopyOutputResult {
-  /** The offset after the last byte written. */
-  offset: number;
-  /** True when the snapshot was cut at the time limit while output was still arriving. */
-  cutOff: boolean;
+  /** Copy nothing at or past this offset (a size the caller saw); default: all there is. */
+  end?: number;
+  /** Stops the copy early, quietly (the result says how far it got). */
+  signal?: AbortSignal;
 }
 
 /** The stream failed after some output was written; says where to resume. */
@@ -69,32 +59,9 @@ export class StreamInterruptedError extends Error {
   }
 }
 
-/** A snapshot ends after this much silence at least: well above the gap between chunks in flight. */
-export const MIN_QUIET_MS = 100;
-/** Nor more than this: a slow first handshake must not make every snapshot slow. */
-const MAX_QUIET_MS = 1000;
-/** A snapshot of output that never pauses is cut off after this long. */
-export const SNAPSHOT_LIMIT_MS = 5000;
-
-const QUIET = Symbol("quiet");
-
-async function orQuiet<T>(promise: Promise<T>, ms: number): Promise<T | typeof QUIET> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const quiet = new Promise<typeof QUIET>((resolve) => {
-    timer = setTimeout(() => resolve(QUIET), ms);
-  });
-  try {
-    return await Promise.race([promise, quiet]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
- * Copies the job's output to `options.write`. Following: until the job
- * ends. Otherwise: all of it if the job has ended; if it runs, until the
- * stream is quiet for max(minQuietMs, 2 × the round trip of the status
- * call), or until the first chunk after `snapshotLimitMs` (`cutOff`).
+ * Copies the job's output from `options.offset` to `options.write` and
+ * resolves with the offset after the last byte written.
  *
  * @throws the client's error (e.g. ApiError NOT_FOUND) when nothing was
  * written yet, {@link StreamInterruptedError} when the stream fails later,
@@ -103,54 +70,87 @@ async function orQuiet<T>(promise: Promise<T>, ms: number): Promise<T | typeof Q
 export async function copyOutput(
   client: LogsClient,
   options: CopyOutputOptions,
-): Promise<CopyOutputResult> {
-  let quietMs: number | null = null;
-  if (!options.follow) {
-    const asked = performance.now();
-    const status = await client.status(options.id);
-    const roundTrip = performance.now() - asked;
-    // An ended job's stream completes by itself once everything was sent.
-    if (status.state === "running") {
-      const minQuietMs = options.minQuietMs ?? MIN_QUIET_MS;
-      quietMs = Math.max(minQuietMs, Math.min(2 * roundTrip, MAX_QUIET_MS));
-    }
-  }
-  const deadline = performance.now() + (options.snapshotLimitMs ?? SNAPSHOT_LIMIT_MS);
-  const abort = new AbortController();
-  const chunks = client.streamOutput(options.id, { offset: options.offset, signal: abort.signal });
+): Promise<{ offset: number }> {
+  const end = options.end ?? Infinity;
   let offset = options.offset;
-  const write = async (chunk: Chunk) => {
-    await options.write(chunk.data);
-    offset = chunk.offset + chunk.data.length;
-  };
-  const streamFailed = (err: unknown) =>
-    offset === options.offset ? err : new StreamInterruptedError(err, offset);
-
+  if (offset >= end || options.signal?.aborted) return { offset };
+  const abort = new AbortController();
+  const signal = options.signal === undefined
+    ? abort.signal
+    : AbortSignal.any([abort.signal, options.signal]);
+  const chunks = client.streamOutput(options.id, {
+    offset,
+    follow: options.follow,
+    signal,
+  });
   try {
     for (;;) {
-      const next = chunks.next();
       let result: IteratorResult<Chunk>;
       try {
-        const raced = quietMs === null ? await next : await orQuiet(next, quietMs);
-        if (raced === QUIET) {
-          abort.abort();
-          // A chunk may have been under way when the call was cancelled; it is
-          // the next bytes, so it is still written.
-          const last = await next.catch(() => ({ done: true, value: undefined } as const));
-          if (!last.done) await write(last.value);
-          return { offset, cutOff: false };
-        }
-        result = raced;
+        result = await chunks.next();
       } catch (err) {
-        throw streamFailed(err);
+        throw offset === options.offset ? err : new StreamInterruptedError(err, offset);
       }
-      if (result.done) return { offset, cutOff: false };
-      await write(result.value);
-      if (quietMs !== null && performance.now() >= deadline) return { offset, cutOff: true };
+      if (result.done) return { offset };
+      const { data } = result.value;
+      const wanted = data.subarray(0, Math.max(0, end - result.value.offset));
+      if (wanted.length > 0) {
+        await options.write(wanted);
+        offset = result.value.offset + wanted.length;
+      }
+      if (offset >= end) return { offset };
     }
   } finally {
-    // Cancels the call when leaving early (snapshot done, or write failed).
+    // Cancels the call when leaving early (the end reached, or a write failed).
     abort.abort();
     await chunks.return(undefined).catch(() => {});
   }
+}
+
+/** Options of {@link printLogs}. */
+export interface PrintLogsOptions {
+  id: string;
+  /** First byte to consider. */
+  offset: number;
+  /** Follow the job until it ends. */
+  follow: boolean;
+  /** Only the last this many lines (of the output from `offset` on); null: all of it. */
+  tail: number | null;
+  /** Writes all of a chunk (or throws). */
+  write: (data: Uint8Array) => Promise<void>;
+}
+
+/**
+ * `logs`: the output from `offset` (or its last `tail` lines) as it is now,
+ * then, when following, everything the job writes until it ends.
+ *
+ * For `tail`, the end is the output's size in the job's status, and the
+ * lines are found by reading backwards from there (./_tail.ts), so a big
+ * output is not downloaded; the last lines are exactly those up to that
+ * size, and a follower goes on from it without a gap.
+ *
+ * @throws as {@link copyOutput}, and the client's errors
+ */
+export async function printLogs(client: LogsClient, options: PrintLogsOptions): Promise<void> {
+  const { id, follow, write } = options;
+  if (options.tail === null) {
+    await copyOutput(client, { id, offset: options.offset, follow, write });
+    return;
+  }
+  const size = (await client.status(id)).output.bytes;
+  const range = { lines: options.tail, from: options.offset };
+  // The server reports no size when it cannot tell (its file is unreadable):
+  // then read forwards, keeping only the last lines.
+  const tail = size === null
+    ? await tailOfSnapshot(client, id, range)
+    : await findTail(client, id, { ...range, end: size });
+  let offset = tail.start;
+  if (tail.held !== null) {
+    if (tail.held.length > 0) await write(tail.held);
+    offset += tail.held.length;
+  } else if (!follow) {
+    await copyOutput(client, { id, offset, follow: false, write, end: size ?? Infinity });
+    return;
+  }
+  if (follow) await copyOutput(client, { id, offset, follow: true, write });
 }

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type JobSpec, type LimitsInput, MAX_ID, type RunAs } from "../job/mod.ts";
+import { type JobSpec, type JobState, type LimitsInput, MAX_ID, type RunAs } from "../job/mod.ts";
 import { CertificateError, certPathsFor, type TlsPaths } from "../certs/mod.ts";
 import { parseSize as parseSizeText } from "../units/mod.ts";
 
@@ -34,22 +34,72 @@ export interface ConnectionSettings {
 }
 
 /** The names of the CLI's commands. */
-export type CommandName = "start" | "stop" | "status" | "list" | "logs";
+export type CommandName = "start" | "stop" | "status" | "list" | "logs" | "completion";
+
+/**
+ * How `status`, `stop` and `list` print statuses: `default` (key/value
+ * lines for one job, a table for many), `wide` (a table with more
+ * columns), or `json`.
+ */
+export type OutputKind = "default" | "wide" | "json";
+
+/** The values `--output` takes. */
+export const OUTPUT_KINDS: readonly Exclude<OutputKind, "default">[] = ["wide", "json"];
+
+/** The job states `list --state` takes. */
+export const JOB_STATES: readonly JobState[] = ["running", "exited", "stopped", "failed"];
+
+/** The shells `completion` writes scripts for. */
+export type Shell = "bash" | "zsh" | "fish";
+
+/** The shells `completion` takes. */
+export const SHELLS: readonly Shell[] = ["bash", "zsh", "fish"];
 
 /** A parsed command line: what to do, with every flag checked and converted. */
 export type Command =
   | { kind: "help"; text: string }
-  | { kind: "start"; connection: ConnectionSettings; spec: JobSpec }
+  | { kind: "completion"; shell: Shell }
+  | {
+    kind: "start";
+    connection: ConnectionSettings;
+    spec: JobSpec;
+    /** Stream the output to the end and exit with the job's exit code. */
+    follow: boolean;
+  }
   | {
     kind: "stop";
     connection: ConnectionSettings;
     id: string;
     graceSeconds?: number;
-    json: boolean;
+    output: OutputKind;
   }
-  | { kind: "status"; connection: ConnectionSettings; id: string; json: boolean }
-  | { kind: "list"; connection: ConnectionSettings; json: boolean }
-  | { kind: "logs"; connection: ConnectionSettings; id: string; follow: boolean; offset: number };
+  | {
+    kind: "status";
+    connection: ConnectionSettings;
+    id: string;
+    output: OutputKind;
+    /** Wait until the job ends and exit with its exit code. */
+    wait: boolean;
+  }
+  | {
+    kind: "list";
+    connection: ConnectionSettings;
+    output: OutputKind;
+    /** Only jobs in these states; empty: every state. */
+    states: JobState[];
+    /** Only jobs of these owners; empty: every owner. */
+    owners: string[];
+  }
+  | {
+    kind: "logs";
+    connection: ConnectionSettings;
+    id: string;
+    follow: boolean;
+    /** First byte to consider. */
+    offset: number;
+    /** Only the last this many lines (from `offset` on), or null for all. */
+    tail: number | null;
+  };
 
 /** The environment as the parser sees it: a lookup, so tests need no real environment. */
 export type EnvLookup = (name: string) => string | undefined;
@@ -66,6 +116,22 @@ const CONNECTION_HELP =
   --key FILE         client private key [$JOBWORKER_KEY]
   -h, --help         this help`;
 
+const WAIT_EXIT_HELP = `Exit status of "start -f" and "status -w" (as of "docker run" and
+"systemd-run --wait"):
+  N        the job exited with code N (0 to 255)
+  128+S    a signal S ended the job (137 for SIGKILL, also when out of memory;
+           143 for SIGTERM)
+  143      the job was stopped and exited by itself after the stop's SIGTERM
+  126      the job failed (the server could not run it; see its error)
+  125      jobworker itself failed: the server refused, could not be reached,
+           or the stream broke (one line on stderr says why)
+  2        usage error (nothing was started or asked)
+A job can exit with 2, 125 or 126 itself: stderr tells them apart, and so does
+"jobworker status ID --output json".`;
+
+const COLOR_HELP = `Colour: the STATE column (and the State line) is coloured only when stdout is a
+terminal, NO_COLOR is unset or empty, and TERM is not "dumb".`;
+
 const TOP_HELP = `Usage: jobworker [connection options] COMMAND [options]
        (from the repository: deno task cli COMMAND [options])
 
@@ -73,16 +139,22 @@ Starts, stops and watches jobs on a jobworker server over mutual TLS.
 
 Commands:
   start [options] -- CMD [ARG...]   start a job; prints only its id
+  start -f [options] -- CMD [ARG...]
+                                    start a job, print its output as it runs, and
+                                    exit with its exit code
   stop ID [--grace SECONDS]         stop a job; prints its final status
-  status ID                         a job's status
-  list                              your jobs (every job for an admin)
-  logs ID [-f] [--offset N]         a job's output, byte for byte
+  status ID [-w]                    a job's status; -w waits until it ends
+  list [--state S] [--owner NAME]   your jobs (every job for an admin)
+  logs ID [-f] [--tail N] [--since OFFSET]
+                                    a job's output, byte for byte
+  completion bash|zsh|fish          a shell completion script
 
 ${CONNECTION_HELP}
 
 Run "jobworker COMMAND --help" for a command's own options.
 Exit status: 0 success; 1 failure (the server refused, or could not be reached);
-2 usage error.
+2 usage error. "start -f" and "status -w" exit with the job's own exit code
+instead (see their --help).
 `;
 
 const COMMAND_HELP: Record<CommandName, string> = {
@@ -92,7 +164,18 @@ Starts CMD (an absolute path, or a name looked up in the job's PATH) and prints
 only the new job's id, so that  id=$(jobworker start -- sleep 60)  works.
 Options end at "--" or at CMD: everything from there on is the job's command line.
 
+With -f (--follow) it runs the job like a local command instead: stdout gets
+nothing but the job's output (stdout and stderr as written), live, from the
+first byte until the job ends; the id goes to stderr; the exit status is the
+job's (below). Ctrl-C (or SIGTERM, SIGHUP) stops the job: SIGTERM, then SIGKILL
+after the server's grace period, while its last output is still shown; a second
+Ctrl-C stops waiting and leaves the job to end on its own (exit 130). A closed
+stdout (as in "| head") stops the job too (exit 141, as for SIGPIPE). To watch a
+job without tying it to the terminal, start it without -f and use "logs -f ID":
+Ctrl-C there only stops watching.
+
 Options:
+  -f, --follow         print the job's output until it ends; exit with its code
   --cpu N              CPU cores, fractional (0.5 = half a core); default 1
   --memory SIZE        memory limit; default 512M
   --io-read-bps SIZE   disk read bandwidth per second, per disk; default unlimited
@@ -109,60 +192,106 @@ Options:
 SIZE is bytes, or a number with a binary suffix: K, M, G, T (1024-based), optionally
 followed by "i" and/or "B": 512K, 64M, 1.5G, 64Mi, 2GiB.
 
+${WAIT_EXIT_HELP}
+
 ${CONNECTION_HELP}
 `,
-  stop: `Usage: jobworker stop ID [--grace SECONDS] [--json]
+  stop: `Usage: jobworker stop ID [--grace SECONDS] [--output wide|json]
 
 Sends SIGTERM to every process of the job, SIGKILL after the grace period, and
 prints the job's final status once it has ended. Stopping an ended job prints its
 status.
 
 Options:
-  --grace SECONDS  time between SIGTERM and SIGKILL, may be fractional; default 10
-  --json           print the status as JSON
+  --grace SECONDS      time between SIGTERM and SIGKILL, may be fractional;
+                       default 10
+  -o, --output FORMAT  wide: one table row with the columns of "list --output wide";
+                       json: the status as JSON (see "status --help")
+  --json               the same as --output json
 
 ${CONNECTION_HELP}
 `,
-  status: `Usage: jobworker status ID [--json]
+  status: `Usage: jobworker status ID [-w] [--output wide|json]
 
 Prints a job's status: state, exit code or signal, limits, resource usage.
 
+With -w (--wait) it first waits until the job has ended (at once if it has),
+then prints the final status and exits with the job's exit status (below), so
+that  jobworker status -w ID && deploy  runs deploy only after a job that
+exited with 0. Ctrl-C stops waiting; the job runs on.
+
 Options:
-  --json  print the status as JSON: id, owner, command, args, state, exitCode,
-          signal, oomKilled, startedAt, endedAt (ISO 8601 or null), limits (cpu,
-          memoryBytes, ioReadBps, ioWriteBps, pids; null = unlimited), usage, error
+  -w, --wait           wait until the job ends; exit with its exit status
+  -o, --output FORMAT  wide: one table row with the columns of "list --output wide";
+                       json: id, owner, uid, gid, command, args, state, exitCode,
+                       signal, oomKilled, startedAt, endedAt (ISO 8601 or null),
+                       limits (cpu, memoryBytes, ioReadBps, ioWriteBps, pids;
+                       null = unlimited), usage, output, error
+  --json               the same as --output json
+
+${WAIT_EXIT_HELP}
+
+${COLOR_HELP}
 
 ${CONNECTION_HELP}
 `,
-  list: `Usage: jobworker list [--json]
+  list: `Usage: jobworker list [--state STATE]... [--owner NAME]... [--output wide|json]
 
 Lists your jobs (every job for an admin), oldest first: ID, OWNER, STATE, EXIT
 (exit code or signal), STARTED (UTC), COMMAND (shortened).
 
 Options:
-  --json  print a JSON array of statuses (fields as in "status --json")
+  --state STATE        only jobs in this state: ${JOB_STATES.join(", ")};
+                       repeatable, or comma-separated (--state exited,failed)
+  --owner NAME         only jobs of this owner (the client certificate's name);
+                       repeatable; only admins see other owners' jobs
+  -o, --output FORMAT  wide: also ENDED, DURATION, CPU (time used), MEMORY (peak),
+                       OUTPUT (bytes stored) and the whole COMMAND;
+                       json: a JSON array of statuses (fields as in "status --help")
+  --json               the same as --output json
+
+${COLOR_HELP}
 
 ${CONNECTION_HELP}
 `,
-  logs: `Usage: jobworker logs ID [-f] [--offset N]
+  logs: `Usage: jobworker logs ID [-f] [--tail N] [--since OFFSET]
 
 Writes the job's output (its stdout and stderr, interleaved as written) to stdout,
 byte for byte.
 
-Without -f it prints the output that exists now and exits:
-  - for an ended job, all of it;
-  - for a running job, what the server sends until the stream has been quiet
-    for a moment (100 ms, or twice the round trip of a status call if longer),
-    i.e. until the backlog is caught up. The API has no "current size", so this
-    is a snapshot. A job that writes without pause is cut off after 5 s, with a
-    note on stderr giving the offset to continue from.
+Without -f it prints the output written so far and exits, also while the job
+runs. With -f it goes on printing as the job writes, until the job ends; Ctrl-C
+stops watching (the job runs on).
 
 Options:
-  -f, --follow  keep printing as the job writes, until it ends
-  --offset N    start at byte N of the output (bytes; SIZE suffixes allowed);
-                default 0
+  -f, --follow      keep printing as the job writes, until it ends
+  --tail N          only the last N lines (like "tail -n N"; a last line without
+                    a newline counts); with -f, the last N lines so far, then
+                    everything that follows. Reads the output from its end, so it
+                    is quick for big outputs too
+  --since OFFSET    start at byte OFFSET of the output (bytes; SIZE suffixes
+                    allowed: 4096, 64K, 10M); default 0. With --tail: the last N
+                    lines from OFFSET on. Times ("10m", "2024-05-01T12:00:00Z")
+                    are refused: the server does not record when output was
+                    written, so no byte can be found by its time
+  --offset OFFSET   the same as --since
 
 ${CONNECTION_HELP}
+`,
+  completion: `Usage: jobworker completion bash|zsh|fish
+
+Prints a completion script for the shell: commands, options, and the values of
+--state, --output and completion. Install it, for example:
+  bash:  jobworker completion bash \\
+           > ~/.local/share/bash-completion/completions/jobworker
+         (or: source <(jobworker completion bash) in ~/.bashrc)
+  zsh:   jobworker completion zsh > "\${fpath[1]}/_jobworker"   (then: compinit)
+  fish:  jobworker completion fish > ~/.config/fish/completions/jobworker.fish
+
+Options:
+  -h, --help  this help
+
+Connection options are accepted and ignored: no server is asked.
 `,
 };
 
@@ -176,8 +305,14 @@ const CONNECTION_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+const OUTPUT_OPTIONS = {
+  output: { type: "string", short: "o" },
+  json: { type: "boolean" },
+} as const;
+
 const COMMAND_OPTIONS = {
   start: {
+    follow: { type: "boolean", short: "f" },
     cpu: { type: "string" },
     memory: { type: "string" },
     "io-read-bps": { type: "string" },
@@ -188,10 +323,20 @@ const COMMAND_OPTIONS = {
     "run-as": { type: "string" },
     "max-output": { type: "string" },
   },
-  stop: { grace: { type: "string" }, json: { type: "boolean" } },
-  status: { json: { type: "boolean" } },
-  list: { json: { type: "boolean" } },
-  logs: { follow: { type: "boolean", short: "f" }, offset: { type: "string" } },
+  stop: { grace: { type: "string" }, ...OUTPUT_OPTIONS },
+  status: { wait: { type: "boolean", short: "w" }, ...OUTPUT_OPTIONS },
+  list: {
+    state: { type: "string", multiple: true },
+    owner: { type: "string", multiple: true },
+    ...OUTPUT_OPTIONS,
+  },
+  logs: {
+    follow: { type: "boolean", short: "f" },
+    tail: { type: "string" },
+    since: { type: "string" },
+    offset: { type: "string" },
+  },
+  completion: {},
 } as const;
 
 const ALL_OPTIONS: Record<string, OptionSpec> = Object.assign(
@@ -200,7 +345,8 @@ const ALL_OPTIONS: Record<string, OptionSpec> = Object.assign(
   ...Object.values(COMMAND_OPTIONS),
 );
 
-type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
+/** An option as `node:util` parseArgs takes it. */
+export type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
 /** Flag values as parsed, by long option name. */
 export type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -444,6 +590,108 @@ function asksForHelp(args: string[], options: Record<string, OptionSpec>): boole
   return false;
 }
 
+/** `--output`/`--json` as one {@link OutputKind}; `--json` is kept as `--output json`. */
+function outputKind(values: FlagValues): OutputKind {
+  const output = str(values, "output");
+  if (output === undefined) return values.json === true ? "json" : "default";
+  if (!(OUTPUT_KINDS as readonly string[]).includes(output)) {
+    throw new UsageError(
+      `--output: ${JSON.stringify(output)} is not an output format (${OUTPUT_KINDS.join(" or ")})`,
+    );
+  }
+  if (values.json === true && output !== "json") {
+    throw new UsageError(`--json and --output ${output} contradict each other: give one`);
+  }
+  return output as OutputKind;
+}
+
+/** Every string a repeatable option got. */
+function all(values: FlagValues, name: string): string[] {
+  const value = values[name];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}
+
+/** `--state` values, repeatable and comma-separated, without duplicates. */
+function parseStates(texts: string[]): JobState[] {
+  const states = new Set<JobState>();
+  for (const text of texts) {
+    for (const word of text.split(",")) {
+      const state = word.trim();
+      if (!(JOB_STATES as readonly string[]).includes(state)) {
+        throw new UsageError(
+          `--state: ${JSON.stringify(state)} is not a job state (${JOB_STATES.join(", ")})`,
+        );
+      }
+      states.add(state as JobState);
+    }
+  }
+  return [...states];
+}
+
+function parseOwners(texts: string[]): string[] {
+  for (const owner of texts) {
+    if (owner === "") throw new UsageError("--owner: the name is empty");
+  }
+  return [...new Set(texts)];
+}
+
+/**
+ * A relative time (`10m`, `1.5h`, `500ms`, in the server's duration units,
+ * lower case) or an ISO 8601 date or time: what `docker logs --since` takes,
+ * and what `--since` must refuse here rather than misread (`10m` would
+ * otherwise be 10 MiB).
+ */
+function looksLikeTime(text: string): boolean {
+  return /^[+-]?\d+(?:\.\d+)?(?:ms|s|m|h|d)$/.test(text) ||
+    /^\d{4}-\d{2}-\d{2}(?:[T ].*)?$/.test(text) ||
+    /^\d{1,2}:\d{2}(?::\d{2})?/.test(text);
+}
+
+/** `--since`/`--offset`: a byte offset; a time is refused, saying why. */
+function parseStartOffset(values: FlagValues): number {
+  const since = str(values, "since");
+  const offset = str(values, "offset");
+  if (since !== undefined && offset !== undefined) {
+    throw new UsageError("--since and --offset are the same option: give one");
+  }
+  if (since !== undefined && looksLikeTime(since)) {
+    throw new UsageError(
+      `--since: ${JSON.stringify(since)} is a time, but the server does not record when ` +
+        `output was written; give a byte offset (like 4096 or 64K; 10M is 10 MiB)`,
+    );
+  }
+  if (since !== undefined) return parseSize(since, "--since");
+  return offset === undefined ? 0 : parseSize(offset, "--offset");
+}
+
+function parseShell(name: CommandName, positionals: string[]): Shell {
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `completion takes one shell (${SHELLS.join(", ")}), got ${positionals.length} arguments`,
+    );
+  }
+  const shell = positionals[0]!;
+  if (!(SHELLS as readonly string[]).includes(shell)) {
+    throw new UsageError(
+      `${name}: ${JSON.stringify(shell)} is not a supported shell (${SHELLS.join(", ")})`,
+    );
+  }
+  return shell as Shell;
+}
+
+/**
+ * The options `command` takes, its own and the connection options, by long
+ * name as the parser knows them (for completion scripts). `completion`
+ * takes the connection options too, and ignores them, so that an alias
+ * with `--addr` still works for it.
+ */
+export function optionsOf(command: CommandName): Readonly<Record<string, OptionSpec>> {
+  return { ...CONNECTION_OPTIONS, ...COMMAND_OPTIONS[command] };
+}
+
+/** The names of every command, in the order the help lists them. */
+export const COMMAND_NAMES: readonly CommandName[] = Object.keys(COMMAND_OPTIONS) as CommandName[];
+
 /**
  * Parses the CLI's arguments (without the program name). Connection
  * options may come before or after the command name. `--help`/`-h`
@@ -452,7 +700,7 @@ function asksForHelp(args: string[], options: Record<string, OptionSpec>): boole
  * @example
  * ```ts
  * parseCommandLine(["start", "--memory", "64M", "--", "sleep", "60"], (n) => Deno.env.get(n));
- * // { kind: "start", connection: {...}, spec: { command: "sleep", args: ["60"], limits: { memoryBytes: 67108864 } } }
+ * // { kind: "start", connection: {...}, spec: { command: "sleep", args: ["60"], limits: { memoryBytes: 67108864 } }, follow: false }
  * ```
  * @throws {UsageError} for anything wrong with the command line
  */
@@ -467,7 +715,9 @@ export function parseCommandLine(args: string[], env: EnvLookup): Command {
   if (nameToken?.kind !== "positional") {
     if (asksForHelp(argv, CONNECTION_OPTIONS)) return { kind: "help", text: helpText() };
     throw new UsageError(
-      "missing command: start, stop, status, list or logs (see --help)",
+      `missing command: ${COMMAND_NAMES.slice(0, -1).join(", ")} or ${
+        COMMAND_NAMES.at(-1)
+      } (see --help)`,
     );
   }
   const name = nameToken.value;
@@ -475,38 +725,55 @@ export function parseCommandLine(args: string[], env: EnvLookup): Command {
     throw new UsageError(`unknown command ${JSON.stringify(name)} (see --help)`);
   }
   const rest = [...argv.slice(0, nameToken.index), ...argv.slice(nameToken.index + 1)];
-  const options: Record<string, OptionSpec> = { ...CONNECTION_OPTIONS, ...COMMAND_OPTIONS[name] };
+  const options: Record<string, OptionSpec> = { ...optionsOf(name) };
 
   if (name === "start") {
     const { optionArgs, argv: jobArgv } = splitStartArgs(rest, options);
     if (asksForHelp(optionArgs, options)) return { kind: "help", text: helpText(name) };
     const { values } = strictParse(optionArgs, options, { command: name, positionals: false });
     const spec = startSpec(values, jobArgv);
-    return { kind: "start", connection: resolveConnection(values, env), spec };
+    return {
+      kind: "start",
+      connection: resolveConnection(values, env),
+      spec,
+      follow: values.follow === true,
+    };
   }
 
   if (asksForHelp(rest, options)) return { kind: "help", text: helpText(name) };
   const { values, positionals } = strictParse(rest, options, { command: name, positionals: true });
-  const json = values.json === true;
   switch (name) {
+    case "completion":
+      return { kind: "completion", shell: parseShell(name, positionals) };
     case "list": {
       if (positionals.length > 0) {
         throw new UsageError(`list takes no arguments, got ${JSON.stringify(positionals[0])}`);
       }
-      return { kind: "list", connection: resolveConnection(values, env), json };
+      const output = outputKind(values);
+      const states = parseStates(all(values, "state"));
+      const owners = parseOwners(all(values, "owner"));
+      return { kind: "list", connection: resolveConnection(values, env), output, states, owners };
     }
     case "status": {
       const id = onlyId(name, positionals);
-      return { kind: "status", connection: resolveConnection(values, env), id, json };
+      const output = outputKind(values);
+      return {
+        kind: "status",
+        connection: resolveConnection(values, env),
+        id,
+        output,
+        wait: values.wait === true,
+      };
     }
     case "stop": {
       const id = onlyId(name, positionals);
       const grace = str(values, "grace");
+      const output = outputKind(values);
       const command: Command = {
         kind: "stop",
         connection: resolveConnection(values, env),
         id,
-        json,
+        output,
       };
       if (grace !== undefined) {
         command.graceSeconds = parseNumber(grace, "--grace", { integer: false });
@@ -515,14 +782,18 @@ export function parseCommandLine(args: string[], env: EnvLookup): Command {
     }
     case "logs": {
       const id = onlyId(name, positionals);
-      const offsetText = str(values, "offset");
-      const offset = offsetText === undefined ? 0 : parseSize(offsetText, "--offset");
+      const offset = parseStartOffset(values);
+      const tailText = str(values, "tail");
+      const tail = tailText === undefined
+        ? null
+        : parseNumber(tailText, "--tail", { integer: true });
       return {
         kind: "logs",
         connection: resolveConnection(values, env),
         id,
         follow: values.follow === true,
         offset,
+        tail,
       };
     }
   }

@@ -101,6 +101,7 @@ Deno.test("start: limits, env, cwd and the job's command after --", () => {
       env: { A: "1", B: "x=y", EMPTY: "" },
       cwd: "/tmp",
     },
+    follow: false,
   });
 });
 
@@ -172,28 +173,36 @@ Deno.test("stop, status, list, logs", () => {
     kind: "stop",
     connection,
     id: "ID",
-    json: false,
+    output: "default",
   });
   assertEquals(parse(["stop", "ID", "--grace", "2.5", "--json", ...ALICE]), {
     kind: "stop",
     connection,
     id: "ID",
-    json: true,
+    output: "json",
     graceSeconds: 2.5,
   });
   assertEquals(parse(["status", ...ALICE, "ID"]), {
     kind: "status",
     connection,
     id: "ID",
-    json: false,
+    output: "default",
+    wait: false,
   });
-  assertEquals(parse(["list", "--json", ...ALICE]), { kind: "list", connection, json: true });
+  assertEquals(parse(["list", "--json", ...ALICE]), {
+    kind: "list",
+    connection,
+    output: "json",
+    states: [],
+    owners: [],
+  });
   assertEquals(parse(["logs", "ID", ...ALICE]), {
     kind: "logs",
     connection,
     id: "ID",
     follow: false,
     offset: 0,
+    tail: null,
   });
   assertEquals(parse(["logs", "-f", "ID", "--offset", "4K", ...ALICE]), {
     kind: "logs",
@@ -201,8 +210,132 @@ Deno.test("stop, status, list, logs", () => {
     id: "ID",
     follow: true,
     offset: 4096,
+    tail: null,
   });
   assertEquals(parse(["logs", "--follow", "ID", ...ALICE]).kind, "logs");
+});
+
+Deno.test("start -f, status -w, --output, list filters, logs --tail and --since", () => {
+  const connection = { addr: "127.0.0.1:50051", tls: aliceTls };
+  const follow = parse(["start", "-f", ...ALICE, "--cpu", "1", "--", "make", "-f", "x"]);
+  assertEquals(follow.kind === "start" && [follow.follow, follow.spec.args], [true, ["-f", "x"]]);
+  assertEquals(parse(["start", "--follow", ...ALICE, "true"]).kind === "start", true);
+  assertEquals(parse(["status", "ID", "-w", "-o", "wide", ...ALICE]), {
+    kind: "status",
+    connection,
+    id: "ID",
+    output: "wide",
+    wait: true,
+  });
+  assertEquals(parse(["status", "ID", "--wait", "--output=json", "--json", ...ALICE]), {
+    kind: "status",
+    connection,
+    id: "ID",
+    output: "json",
+    wait: true,
+  });
+  assertEquals(parse(["stop", "ID", "-o", "wide", ...ALICE]).kind, "stop");
+  assertEquals(
+    parse([
+      "list",
+      "--state",
+      "running,exited",
+      "--state=failed",
+      "--state",
+      "running",
+      "--owner",
+      "bob",
+      "--owner",
+      "carol",
+      "-o",
+      "wide",
+      ...ALICE,
+    ]),
+    {
+      kind: "list",
+      connection,
+      output: "wide",
+      states: ["running", "exited", "failed"],
+      owners: ["bob", "carol"],
+    },
+  );
+  const tail = parse(["logs", "ID", "--tail", "20", "--since", "1K", "-f", ...ALICE]);
+  assertEquals(tail.kind === "logs" && [tail.tail, tail.offset, tail.follow], [20, 1024, true]);
+  // Upper-case M is a size: --since follows the size grammar, bar the time units.
+  const since = parse(["logs", "ID", "--since", "10M", ...ALICE]);
+  assertEquals(since.kind === "logs" && since.offset, 10 * 2 ** 20);
+  assertEquals(parse(["completion", "zsh"]), { kind: "completion", shell: "zsh" });
+  // No certificate needed, and connection options are accepted.
+  assertEquals(parse(["--addr", "h:1", "completion", "fish"]).kind, "completion");
+});
+
+Deno.test("new options: bad input", () => {
+  assertEquals(
+    usageError(["list", "--state", "running,done", ...ALICE]),
+    '--state: "done" is not a job state (running, exited, stopped, failed)',
+  );
+  assertEquals(
+    usageError(["list", "--state", "", ...ALICE]),
+    '--state: "" is not a job state (running, exited, stopped, failed)',
+  );
+  assertEquals(usageError(["list", "--owner=", ...ALICE]), "--owner: the name is empty");
+  assertEquals(
+    usageError(["list", "-o", "yaml", ...ALICE]),
+    '--output: "yaml" is not an output format (wide or json)',
+  );
+  assertEquals(
+    usageError(["status", "ID", "--json", "-o", "wide", ...ALICE]),
+    "--json and --output wide contradict each other: give one",
+  );
+  assertEquals(
+    usageError(["logs", "ID", "--tail", "-1", ...ALICE]).startsWith("option --tail"),
+    true,
+  );
+  assertEquals(
+    usageError(["logs", "ID", "--tail=x", ...ALICE]),
+    '--tail: "x" is not a whole number',
+  );
+  assertEquals(
+    usageError(["logs", "ID", "--since", "1", "--offset", "2", ...ALICE]),
+    "--since and --offset are the same option: give one",
+  );
+  for (
+    const time of [
+      "10m",
+      "90s",
+      "1.5h",
+      "500ms",
+      "7d",
+      "2024-05-01",
+      "2024-05-01T12:00:00Z",
+      "12:30",
+    ]
+  ) {
+    assertEquals(
+      usageError(["logs", "ID", `--since=${time}`, ...ALICE]),
+      `--since: ${JSON.stringify(time)} is a time, but the server does not record when output ` +
+        "was written; give a byte offset (like 4096 or 64K; 10M is 10 MiB)",
+    );
+  }
+  // --offset keeps its old grammar: "10m" is 10 MiB there.
+  const offset = parse(["logs", "ID", "--offset", "10m", ...ALICE]);
+  assertEquals(offset.kind === "logs" && offset.offset, 10 * 2 ** 20);
+  assertEquals(
+    usageError(["logs", "ID", "--since", "x", ...ALICE]),
+    '--since: "x" is not a size (like 512K, 64M, 1G)',
+  );
+  assertEquals(
+    usageError(["status", "ID", "-f", ...ALICE]),
+    'unknown option -f for "status" (see status --help)',
+  );
+  assertEquals(
+    usageError(["completion"]),
+    "completion takes one shell (bash, zsh, fish), got 0 arguments",
+  );
+  assertEquals(
+    usageError(["completion", "bash", "zsh"]),
+    "completion takes one shell (bash, zsh, fish), got 2 arguments",
+  );
 });
 
 Deno.test("stop, status, list, logs: bad input", () => {
@@ -231,7 +364,10 @@ Deno.test("stop, status, list, logs: bad input", () => {
   );
   assertEquals(usageError(["list", "--json=yes", ...ALICE]), "option --json takes no value");
   assertEquals(usageError(["frob"]), 'unknown command "frob" (see --help)');
-  assertEquals(usageError([]), "missing command: start, stop, status, list or logs (see --help)");
+  assertEquals(
+    usageError([]),
+    "missing command: start, stop, status, list, logs or completion (see --help)",
+  );
   assertEquals(usageError(["--user", "alice"]), usageError([]));
 });
 
@@ -325,15 +461,19 @@ Deno.test("connection: errors", () => {
 Deno.test("--help and -h, at the top and for every command, win over errors", () => {
   assertEquals(parse(["--help"]), { kind: "help", text: helpText() });
   assertEquals(parse(["-h"]), { kind: "help", text: helpText() });
-  for (const name of ["start", "stop", "status", "list", "logs"] as const) {
+  for (const name of ["start", "stop", "status", "list", "logs", "completion"] as const) {
     assertEquals(parse([name, "--help"]), { kind: "help", text: helpText(name) });
     assertEquals(parse(["-h", name]), { kind: "help", text: helpText(name) });
     // No certificate, missing id, unknown option: still help.
     assertEquals(parse([name, "--bogus", "-h"]).kind, "help");
     assertStringIncludes(helpText(name), `Usage: jobworker ${name}`);
-    assertStringIncludes(helpText(name), "--user NAME");
+    // completion needs no server: it takes the connection options (for aliases) and ignores them.
+    assertStringIncludes(
+      helpText(name),
+      name === "completion" ? "Connection options are accepted and ignored" : "--user NAME",
+    );
   }
-  for (const name of ["start", "stop", "status", "list", "logs"]) {
+  for (const name of ["start", "stop", "status", "list", "logs", "completion"]) {
     assertStringIncludes(helpText(), `  ${name} `);
   }
 });

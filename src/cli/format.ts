@@ -10,6 +10,13 @@
  * @module
  */
 import type { JobStatus } from "../job/mod.ts";
+import { paintState } from "./_color.ts";
+
+/** Options of the formatters whose output may be coloured. */
+export interface ColorOptions {
+  /** Colour the state (see ./_color.ts for when the CLI does); default false. */
+  color?: boolean;
+}
 
 /** A job status as the CLI prints it with `--json`; the field list is part of the CLI's interface. */
 export interface JobJson {
@@ -199,13 +206,13 @@ function formatOutput(output: JobStatus["output"]): string {
  * OOM killed, Started, Ended, Limits, Usage, Output, and Error when there is one),
  * ending in a newline.
  */
-export function formatStatus(status: JobStatus): string {
+export function formatStatus(status: JobStatus, options: ColorOptions = {}): string {
   const rows: [string, string][] = [
     ["ID", escapeControl(status.id)],
     ["Owner", escapeControl(status.owner)],
     ["Runs as", `uid ${status.uid}, gid ${status.gid}`],
     ["Command", formatCommand(status.command, status.args)],
-    ["State", status.state],
+    ["State", options.color ? paintState(status.state, status) : status.state],
     ["Exit", formatExit(status)],
     ["OOM killed", status.oomKilled ? "yes" : "no"],
     ["Started", formatTime(status.startedAt)],
@@ -219,10 +226,53 @@ export function formatStatus(status: JobStatus): string {
   return rows.map(([key, value]) => `${`${key}:`.padEnd(width)} ${value}\n`).join("");
 }
 
+/**
+ * A duration for a table cell: `0.4s`, `59.9s`, `5m07s`, `2h05m`, `3d04h`.
+ * Negative durations (clock skew) show as `0.0s`.
+ */
+export function formatDuration(ms: number): string {
+  const total = Math.max(0, ms);
+  if (total < 60_000) return `${(Math.floor(total / 100) / 10).toFixed(1)}s`;
+  const two = (n: number) => String(n).padStart(2, "0");
+  const seconds = Math.floor(total / 1000);
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${two(seconds % 60)}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 24 * 60) return `${Math.floor(minutes / 60)}h${two(minutes % 60)}m`;
+  const hours = Math.floor(minutes / 60);
+  return `${Math.floor(hours / 24)}d${two(hours % 24)}h`;
+}
+
 /** `text` cut to `width` characters, the cut marked with `…`. */
 function truncate(text: string, width: number): string {
   const chars = [...text];
   return chars.length <= width ? text : chars.slice(0, Math.max(0, width - 1)).join("") + "…";
+}
+
+/** A table cell: its text, and the job whose state colours it (for the STATE column). */
+type Cell = string | { text: string; stateOf: JobStatus };
+
+/**
+ * Columns separated by two spaces and aligned by their characters (colour
+ * escapes are added after padding so that they take no width); the last
+ * column is not padded.
+ */
+function table(header: string[], rows: Cell[][], options: ColorOptions): string {
+  const textOf = (cell: Cell) => typeof cell === "string" ? cell : cell.text;
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => [...textOf(r[i]!)].length))
+  );
+  const line = (cells: Cell[]) =>
+    cells
+      .map((cell, i) => {
+        const text = textOf(cell);
+        const padding = i === cells.length - 1 ? "" : " ".repeat(widths[i]! - [...text].length);
+        const shown = typeof cell !== "string" && options.color
+          ? paintState(text, cell.stateOf)
+          : text;
+        return shown + padding;
+      })
+      .join("  ") + "\n";
+  return [header, ...rows].map(line).join("");
 }
 
 /**
@@ -233,24 +283,60 @@ function truncate(text: string, width: number): string {
  */
 export function formatList(
   statuses: readonly JobStatus[],
-  options: { commandWidth?: number } = {},
+  options: { commandWidth?: number } & ColorOptions = {},
 ): string {
   const commandWidth = options.commandWidth ?? 40;
   const header = ["ID", "OWNER", "STATE", "EXIT", "STARTED", "COMMAND"];
-  const rows = statuses.map((s) => [
+  const rows = statuses.map((s): Cell[] => [
     escapeControl(s.id),
     escapeControl(s.owner),
-    s.state,
+    { text: s.state, stateOf: s },
     formatExit(s),
     formatTime(s.startedAt),
     truncate(formatCommand(s.command, s.args), commandWidth),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => [...r[i]!].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) =>
-        i === cells.length - 1 ? cell : cell + " ".repeat(widths[i]! - [...cell].length)
-      )
-      .join("  ") + "\n";
-  return [header, ...rows].map(line).join("");
+  return table(header, rows, options);
+}
+
+/**
+ * The wide table of jobs: ID, OWNER, STATE, EXIT, STARTED, ENDED, DURATION
+ * (until now, `options.now`, while a job runs), CPU (time used), MEMORY
+ * (peak), OUTPUT (bytes stored, marked when truncated at the cap) and the
+ * whole COMMAND. `-` where there is no figure.
+ */
+export function formatWideList(
+  statuses: readonly JobStatus[],
+  options: { now?: Date } & ColorOptions = {},
+): string {
+  const now = options.now ?? new Date();
+  const header = [
+    "ID",
+    "OWNER",
+    "STATE",
+    "EXIT",
+    "STARTED",
+    "ENDED",
+    "DURATION",
+    "CPU",
+    "MEMORY",
+    "OUTPUT",
+    "COMMAND",
+  ];
+  const rows = statuses.map((s): Cell[] => {
+    const output = s.output.bytes === null ? "-" : formatBytes(s.output.bytes);
+    return [
+      escapeControl(s.id),
+      escapeControl(s.owner),
+      { text: s.state, stateOf: s },
+      formatExit(s),
+      formatTime(s.startedAt),
+      s.endedAt === null ? "-" : formatTime(s.endedAt),
+      formatDuration((s.endedAt ?? now).getTime() - s.startedAt.getTime()),
+      s.usage.cpuNs === null ? "-" : `${(s.usage.cpuNs / 1e9).toFixed(3)}s`,
+      s.usage.memoryPeakBytes === null ? "-" : formatBytes(s.usage.memoryPeakBytes),
+      s.output.truncated ? `${output}(truncated)` : output,
+      formatCommand(s.command, s.args),
+    ];
+  });
+  return table(header, rows, options);
 }

@@ -4,10 +4,12 @@ import {
   escapeControl,
   formatBytes,
   formatCommand,
+  formatDuration,
   formatExit,
   formatJson,
   formatList,
   formatStatus,
+  formatWideList,
   statusToJson,
 } from "./format.ts";
 
@@ -194,4 +196,72 @@ Deno.test("formatCommand, formatBytes, formatExit", () => {
   assertEquals(formatBytes(2 ** 40), "1TiB");
   assertEquals(formatExit(status({ exitCode: 3 })), "3");
   assertEquals(formatExit(status({ state: "running", exitCode: null })), "-");
+});
+
+Deno.test("formatWideList: more columns, whole commands, durations until now while running", () => {
+  const long = "x".repeat(60);
+  const table = formatWideList([
+    status(),
+    status({
+      id: ID2,
+      owner: "bob",
+      command: "sleep",
+      args: [long],
+      state: "running",
+      exitCode: null,
+      endedAt: null,
+      usage: { cpuNs: null, memoryCurrentBytes: null, memoryPeakBytes: null, tasks: null },
+      output: { bytes: 2 ** 30, maxBytes: 2 ** 30, truncated: true, error: null },
+    }),
+  ], { now: new Date("2024-05-01T13:02:03.250Z") });
+  const lines = table.split("\n");
+  assertEquals(
+    lines[0],
+    "ID                                    OWNER  STATE    EXIT  STARTED               " +
+      "ENDED                 DURATION  CPU     MEMORY  OUTPUT           COMMAND",
+  );
+  assertEquals(
+    lines[1],
+    `${ID1}  alice  exited   0     2024-05-01T12:00:00Z  2024-05-01T12:00:01Z  1.2s      ` +
+      "0.012s  3MiB    1.2KiB           sh -c 'echo hi'",
+  );
+  assertEquals(
+    lines[2],
+    `${ID2}  bob    running  -     2024-05-01T12:00:00Z  -                     1h02m     ` +
+      `-       -       1GiB(truncated)  sleep ${long}`,
+  );
+  assertEquals(lines.length, 4);
+  assertEquals(formatWideList([]).split("\n").length, 2, "the header alone");
+});
+
+Deno.test("formatDuration: tenths under a minute, then two units", () => {
+  assertEquals(formatDuration(0), "0.0s");
+  assertEquals(formatDuration(-5), "0.0s");
+  assertEquals(formatDuration(449), "0.4s");
+  assertEquals(formatDuration(59_999), "59.9s");
+  assertEquals(formatDuration(60_000), "1m00s");
+  assertEquals(formatDuration(307_000), "5m07s");
+  assertEquals(formatDuration(3_600_000), "1h00m");
+  assertEquals(formatDuration(7_500_000), "2h05m");
+  assertEquals(formatDuration(273_600_000), "3d04h");
+});
+
+Deno.test("colour: the state alone is painted, and the columns stay aligned", () => {
+  const statuses = [status(), status({ id: ID2, state: "failed", exitCode: null })];
+  const plain = formatList(statuses);
+  const colored = formatList(statuses, { color: true });
+  // deno-lint-ignore no-control-regex
+  const strip = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
+  assertEquals(strip(colored), plain);
+  assertStringIncludes(colored, "  \x1b[32mexited\x1b[0m  0  ");
+  assertStringIncludes(colored, "  \x1b[1;31mfailed\x1b[0m  -  ");
+  assertEquals(
+    strip(formatWideList(statuses, { color: true, now: new Date(0) })),
+    formatWideList(statuses, { now: new Date(0) }),
+  );
+  assertStringIncludes(
+    formatStatus(status(), { color: true }),
+    "State:      \x1b[32mexited\x1b[0m\n",
+  );
+  assertEquals(formatList(statuses, { color: false }), plain);
 });

@@ -6,16 +6,31 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ApiError, JobWorkerClient } from "../api/client.ts";
+import type { JobStatus } from "../job/mod.ts";
 import { clientConnection } from "../server/tls.ts";
 import {
   type Command,
   type ConnectionSettings,
   type EnvLookup,
+  type OutputKind,
   parseCommandLine,
   UsageError,
 } from "./args.ts";
-import { formatJson, formatList, formatStatus, statusToJson } from "./format.ts";
-import { copyOutput } from "./_logs.ts";
+import { formatJson, formatList, formatStatus, formatWideList, statusToJson } from "./format.ts";
+import { shouldColor } from "./_color.ts";
+import { completionScript } from "./_completion.ts";
+import {
+  endNote,
+  EXIT_JOB_FAILED,
+  EXIT_SIGNAL_BASE,
+  EXIT_WAIT_FAILURE,
+  exitCodeOf,
+  signalNumber,
+} from "./_exit_code.ts";
+import { printLogs } from "./_logs.ts";
+import { followToEnd, PAST_ANY_OUTPUT } from "./_wait.ts";
+
+export { EXIT_JOB_FAILED, EXIT_SIGNAL_BASE, EXIT_WAIT_FAILURE, exitCodeOf };
 
 /** A byte sink like `Deno.stdout`: `write` may write only part of `data`. */
 export interface ByteWriter {
@@ -39,8 +54,17 @@ export interface CliIo {
   env?: EnvLookup;
   /** Makes the client; default a {@link JobWorkerClient} over mutual TLS. */
   connect?: (settings: ConnectionSettings) => Promise<CliClient>;
-  /** `logs` snapshot tuning, for tests; see ./_logs.ts. */
-  logs?: { minQuietMs?: number; snapshotLimitMs?: number };
+  /**
+   * Whether stdout is a terminal (output is coloured only then). Default:
+   * `Deno.stdout.isTerminal()` for the real stdout, false for an injected one.
+   */
+  isTerminal?: () => boolean;
+  /**
+   * Calls `handler` on every interrupt until the returned function is
+   * called. Only `start -f` listens. Default: SIGINT (Ctrl-C), SIGTERM and
+   * SIGHUP.
+   */
+  onInterrupt?: (handler: () => void) => () => void;
 }
 
 /** Exit status: done. */
@@ -98,55 +122,211 @@ function errorMessage(err: unknown, command: Command): string {
     : message;
 }
 
+/** Interrupts as the real process gets them: Ctrl-C, and the signals that ask a program to end. */
+function listenForInterrupts(handler: () => void): () => void {
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const signal of signals) Deno.addSignalListener(signal, handler);
+  return () => {
+    for (const signal of signals) Deno.removeSignalListener(signal, handler);
+  };
+}
+
+/** What the commands use while they run. */
+interface Context {
+  client: CliClient;
+  /** Writes all of `data` to stdout; throws {@link StdoutClosed} when its reader went away. */
+  out: (data: Uint8Array | string) => Promise<void>;
+  /** One line on stderr, `jobworker: ...`; never fails. */
+  say: (line: string) => Promise<void>;
+  color: boolean;
+  /** stdout is a terminal. */
+  isTerminal: boolean;
+  onInterrupt: (handler: () => void) => () => void;
+}
+
+/** How a command that shows one status shows it. */
+function showStatus(status: JobStatus, options: { output: OutputKind; color: boolean }): string {
+  switch (options.output) {
+    case "json":
+      return formatJson(statusToJson(status));
+    case "wide":
+      return formatWideList([status], { color: options.color });
+    case "default":
+      return formatStatus(status, { color: options.color });
+  }
+}
+
+/**
+ * `start -f`: the job's output on stdout, live, then its exit status. The
+ * first interrupt stops the job and keeps following (its last words are
+ * part of its output); a second one stops waiting. A closed stdout stops
+ * the job, as SIGPIPE ends the writer of a local pipeline.
+ */
+async function startAndFollow(
+  command: Extract<Command, { kind: "start" }>,
+  context: Context,
+): Promise<number> {
+  const { client, say } = context;
+  let id: string | null = null;
+  let interrupts = 0;
+  let stopping: Promise<void> | null = null;
+  const detach = new AbortController();
+  const stopJob = (jobId: string) => {
+    stopping ??= client.stop(jobId).then(
+      () => {},
+      (err) => say(`cannot stop job ${jobId}: ${errorMessage(err, command)}`),
+    );
+  };
+  // Listening before the job exists: a Ctrl-C during the start still stops it.
+  const unlisten = context.onInterrupt(() => {
+    interrupts++;
+    if (interrupts === 1) {
+      void say(
+        `stopping the job${id === null ? "" : ` ${id}`} (Ctrl-C again to stop waiting for it)`,
+      );
+      if (id !== null) stopJob(id);
+    } else {
+      detach.abort();
+    }
+  });
+  try {
+    id = (await client.start(command.spec)).id;
+    await say(`started job ${id}`);
+    if (interrupts > 0) stopJob(id);
+    let final: JobStatus | null;
+    try {
+      final = await followToEnd(client, id, {
+        offset: 0,
+        write: (data) => context.out(data),
+        signal: detach.signal,
+      });
+    } catch (err) {
+      if (!(err instanceof StdoutClosed)) throw err;
+      stopJob(id);
+      await stopping;
+      return EXIT_SIGNAL_BASE + signalNumber("SIGPIPE")!;
+    }
+    if (interrupts > 0 && context.isTerminal) {
+      // The job may have been cut off in the middle of a colour: the prompt must not inherit it.
+      await context.out(SGR_RESET).catch(() => {});
+    }
+    if (final === null) {
+      // The stop, if one was asked for, is on its way: give it a moment to leave.
+      if (stopping !== null) await atMost(stopping, STOP_SEND_MS);
+      await say(`stopped waiting; job ${id} is ending on its own (see: jobworker status ${id})`);
+      // As a shell reports a command ended by Ctrl-C.
+      return EXIT_SIGNAL_BASE + signalNumber("SIGINT")!;
+    }
+    // The stop RPC ends when the job does, which has happened.
+    await stopping;
+    const note = endNote(final);
+    if (note !== null) await say(note);
+    return exitCodeOf(final);
+  } finally {
+    unlisten();
+  }
+}
+
+/** Resets the terminal's colours and attributes (SGR 0). */
+const SGR_RESET = "\x1b[0m";
+
+/** How long a detaching `start -f` lets a stop request get out before the client closes. */
+const STOP_SEND_MS = 300;
+
+/** Waits for `promise`, but no longer than `ms`. */
+async function atMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function execute(
-  command: Exclude<Command, { kind: "help" }>,
-  options: { client: CliClient; out: (data: Uint8Array | string) => Promise<void>; io: CliIo },
-): Promise<string | null> {
-  const { client, out } = options;
+  command: Exclude<Command, { kind: "help" } | { kind: "completion" }>,
+  context: Context,
+): Promise<number> {
+  const { client, out, color } = context;
   switch (command.kind) {
     case "start": {
+      if (command.follow) return await startAndFollow(command, context);
       const { id } = await client.start(command.spec);
       await out(`${id}\n`);
-      return null;
+      return EXIT_OK;
     }
     case "stop": {
       const status = await client.stop(
         command.id,
         command.graceSeconds === undefined ? {} : { graceSeconds: command.graceSeconds },
       );
-      await out(command.json ? formatJson(statusToJson(status)) : formatStatus(status));
-      return null;
+      await out(showStatus(status, { output: command.output, color }));
+      return EXIT_OK;
     }
     case "status": {
-      const status = await client.status(command.id);
-      await out(command.json ? formatJson(statusToJson(status)) : formatStatus(status));
-      return null;
+      let status = await client.status(command.id);
+      if (command.wait && status.state === "running") {
+        // Resolves null only when aborted, and nothing aborts it here.
+        status = (await followToEnd(client, command.id, {
+          offset: PAST_ANY_OUTPUT,
+          write: () => Promise.resolve(),
+        }))!;
+      }
+      if (!command.wait) {
+        await out(showStatus(status, { output: command.output, color }));
+        return EXIT_OK;
+      }
+      const code = exitCodeOf(status);
+      try {
+        await out(showStatus(status, { output: command.output, color }));
+      } catch (err) {
+        // "status -w ID | head -1": the job's status is still the answer.
+        if (!(err instanceof StdoutClosed)) throw err;
+      }
+      return code;
     }
     case "list": {
-      const statuses = await client.list();
-      await out(command.json ? formatJson(statuses.map(statusToJson)) : formatList(statuses));
-      return null;
+      const statuses = (await client.list()).filter((s) =>
+        (command.states.length === 0 || command.states.includes(s.state)) &&
+        (command.owners.length === 0 || command.owners.includes(s.owner))
+      );
+      switch (command.output) {
+        case "json":
+          await out(formatJson(statuses.map(statusToJson)));
+          break;
+        case "wide":
+          await out(formatWideList(statuses, { color }));
+          break;
+        case "default":
+          await out(formatList(statuses, { color }));
+      }
+      return EXIT_OK;
     }
     case "logs": {
-      const result = await copyOutput(client, {
+      await printLogs(client, {
         id: command.id,
         offset: command.offset,
         follow: command.follow,
+        tail: command.tail,
         write: (data) => out(data),
-        ...options.io.logs,
       });
-      return result.cutOff
-        ? `note: the job is still writing; stopped at offset ${result.offset} ` +
-          `(continue with --offset ${result.offset}, or follow with -f)`
-        : null;
+      return EXIT_OK;
     }
   }
+}
+
+/** `start -f` and `status -w` exit with the job's status: their own failures must not read as the job's 1. */
+function waitsForJob(command: Command): boolean {
+  return (command.kind === "start" && command.follow) ||
+    (command.kind === "status" && command.wait);
 }
 
 /**
  * Runs the CLI with `args` (without the program name) and resolves with
  * the exit status: {@link EXIT_OK}, {@link EXIT_FAILURE} or
- * {@link EXIT_USAGE}. Errors are one line on stderr, `jobworker: ...`.
+ * {@link EXIT_USAGE}; for `start -f` and `status -w`, the job's exit
+ * status (see {@link exitCodeOf}), or {@link EXIT_WAIT_FAILURE} when the
+ * CLI itself failed. Errors are one line on stderr, `jobworker: ...`.
  * Never throws, never exits the process.
  *
  * @example
@@ -159,6 +339,7 @@ async function execute(
 export async function run(args: string[], io: CliIo = {}): Promise<number> {
   const stdout = io.stdout ?? Deno.stdout;
   const stderr = io.stderr ?? Deno.stderr;
+  const env = io.env ?? ((name: string) => Deno.env.get(name));
   const say = async (line: string) => {
     // Reporting must not fail the run: a closed stderr has no one to tell.
     await writeAll(stderr, encoder.encode(`jobworker: ${line}\n`)).catch(() => {});
@@ -174,7 +355,7 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
 
   let command: Command;
   try {
-    command = parseCommandLine(args, io.env ?? ((name) => Deno.env.get(name)));
+    command = parseCommandLine(args, env);
   } catch (err) {
     await say(oneLine(err instanceof Error ? err.message : String(err)));
     return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
@@ -186,19 +367,34 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
       await out(command.text);
       return EXIT_OK;
     }
+    if (command.kind === "completion") {
+      await out(completionScript(command.shell));
+      return EXIT_OK;
+    }
+    const isTerminal = io.isTerminal ??
+      (() => io.stdout === undefined && Deno.stdout.isTerminal());
     client = await (io.connect ?? defaultConnect)(command.connection);
-    const note = await execute(command, { client, out, io });
-    if (note !== null) await say(note);
-    return EXIT_OK;
+    const terminal = isTerminal();
+    return await execute(command, {
+      client,
+      out,
+      say,
+      color: shouldColor({ isTerminal: terminal, env }),
+      isTerminal: terminal,
+      onInterrupt: io.onInterrupt ?? listenForInterrupts,
+    });
   } catch (err) {
     if (err instanceof StdoutClosed) return EXIT_OK;
     await say(errorMessage(err, command));
-    return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+    if (err instanceof UsageError) return EXIT_USAGE;
+    return waitsForJob(command) ? EXIT_WAIT_FAILURE : EXIT_FAILURE;
   } finally {
     client?.close();
   }
 }
 
 if (import.meta.main) {
-  Deno.exitCode = await run(Deno.args);
+  // Exits at once: a detached "start -f" may leave a Stop call that only
+  // ends with the job, and it must not keep the process.
+  Deno.exit(await run(Deno.args));
 }

@@ -1,13 +1,15 @@
 /**
  * The jobworker command-line client: `deno task cli COMMAND` with the
- * commands start, stop, status, list and logs (see `deno task cli --help`).
+ * commands start, stop, status, list, logs and completion (see
+ * `deno task cli --help`).
  *
  * - {@link run} runs a command line in-process with injectable stdout,
  *   stderr, environment and client, and returns the exit status;
  * - {@link parseCommandLine} and {@link parseSize} turn arguments into a
  *   checked {@link Command};
- * - {@link formatStatus}, {@link formatList} and {@link statusToJson} are
- *   how statuses are shown.
+ * - {@link formatStatus}, {@link formatList}, {@link formatWideList} and
+ *   {@link statusToJson} are how statuses are shown;
+ * - {@link exitCodeOf} is the exit status of `start -f` and `status -w`.
  *
  * @example
  * ```ts
@@ -26,20 +28,28 @@ export {
   type EnvLookup,
   type FlagValues,
   helpText,
+  JOB_STATES,
+  OUTPUT_KINDS,
+  type OutputKind,
   parseCommandLine,
   parseSize,
   resolveConnection,
+  type Shell,
+  SHELLS,
   UsageError,
 } from "./args.ts";
 export {
+  type ColorOptions,
   escapeControl,
   formatBytes,
   formatCommand,
+  formatDuration,
   formatExit,
   formatJson,
   formatList,
   formatStatus,
   formatTime,
+  formatWideList,
   type JobJson,
   statusToJson,
 } from "./format.ts";
@@ -48,7 +58,11 @@ export {
   type CliClient,
   type CliIo,
   EXIT_FAILURE,
+  EXIT_JOB_FAILED,
   EXIT_OK,
+  EXIT_SIGNAL_BASE,
   EXIT_USAGE,
+  EXIT_WAIT_FAILURE,
+  exitCodeOf,
   run,
 } from "./main.ts";

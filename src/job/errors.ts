@@ -7,6 +7,25 @@
  */
 
 /**
+ * A request to the job library is invalid (a bad grace period, an offset
+ * out of range, a bad spec): nothing was done. The gRPC layer answers
+ * INVALID_ARGUMENT with the message.
+ *
+ * @example
+ * ```ts ignore
+ * await job.stop({ graceMs: -1 });
+ * // JobArgumentError: Cannot stop job: the grace period must be 0 or more and finite, got -0.001 s
+ * ```
+ */
+export class JobArgumentError extends Error {
+  /** @param message the full message, starting with what could not be done ("Cannot ..."). */
+  constructor(message: string) {
+    super(message);
+    this.name = "JobArgumentError";
+  }
+}
+
+/**
  * A job spec is invalid, or its command cannot be started (not found, not
  * executable). Nothing was created.
  *
@@ -17,7 +36,7 @@
  * // Cannot start job: command "nosuch" not found
  * ```
  */
-export class JobSpecError extends Error {
+export class JobSpecError extends JobArgumentError {
   /** @param message the full message, starting with "Cannot start job: ". */
   constructor(message: string) {
     super(message);

@@ -11,6 +11,7 @@ import type { ExecutorProcess } from "../executor/launch.ts";
 import type { OutputFile, OutputReader } from "../output/mod.ts";
 import type { JobRecord } from "./_record.ts";
 import type { ResolvedSpec } from "./spec.ts";
+import { JobArgumentError } from "./errors.ts";
 
 /**
  * Where a job is in its life:
@@ -266,8 +267,11 @@ export class Job {
    */
   async stop(options: StopOptions = {}): Promise<JobStatus> {
     const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-    if (!Number.isFinite(graceMs) || graceMs < 0) {
-      throw new RangeError(`Cannot stop job: grace period must be 0 ms or more, got ${graceMs}`);
+    // Any finite grace works: deadlines beyond setTimeout's range are waited out in steps.
+    if (typeof graceMs !== "number" || !Number.isFinite(graceMs) || graceMs < 0) {
+      throw new JobArgumentError(
+        `Cannot stop job: the grace period must be 0 or more and finite, got ${graceMs / 1000} s`,
+      );
     }
     const running = this.#running;
     if (this.state === "running" && running !== null) {
@@ -286,8 +290,14 @@ export class Job {
    * abort its signal) when done.
    */
   output(options: OutputOptions = {}): OutputReader {
+    const offset = options.offset ?? 0;
+    if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) {
+      throw new JobArgumentError(
+        `Cannot read output: offset must be from 0 to ${Number.MAX_SAFE_INTEGER}, got ${offset}`,
+      );
+    }
     return this.#output.reader({
-      offset: options.offset,
+      offset,
       signal: options.signal,
       snapshot: options.follow === false,
     });

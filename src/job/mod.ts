@@ -16,6 +16,7 @@
  * @module
  */
 export {
+  JobArgumentError,
   JobExhaustedError,
   JobNotFoundError,
   JobPermissionError,

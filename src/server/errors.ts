@@ -7,11 +7,11 @@
  */
 import { status } from "@grpc/grpc-js";
 import {
+  JobArgumentError,
   JobExhaustedError,
   JobNotFoundError,
   JobPermissionError,
   JobPreconditionError,
-  JobSpecError,
 } from "../job/mod.ts";
 
 /** An error with the gRPC status it must be answered with. */
@@ -47,7 +47,9 @@ export function toStatusError(
   options: { log?: (message: string) => void } = {},
 ): StatusError {
   if (err instanceof RequestError) return { code: err.code, details: err.message };
-  if (err instanceof JobSpecError) return { code: status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof JobArgumentError) {
+    return { code: status.INVALID_ARGUMENT, details: err.message };
+  }
   if (err instanceof JobNotFoundError) return { code: status.NOT_FOUND, details: err.message };
   if (err instanceof JobExhaustedError) {
     return { code: status.RESOURCE_EXHAUSTED, details: err.message };

@@ -11,6 +11,7 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { join } from "node:path";
+import { JobArgumentError } from "../../src/job/mod.ts";
 import {
   cgroupChildren,
   childExecutors,
@@ -162,7 +163,7 @@ rootTest("of concurrent stops, the earliest deadline wins", async () => {
 });
 
 rootTest(
-  "stop() with a negative or non-finite grace is a RangeError; the job runs on",
+  "stop() with a negative or non-finite grace is a JobArgumentError; the job runs on",
   async () => {
     await withManager(async ({ manager }) => {
       const job = await manager.start(sh(
@@ -170,7 +171,7 @@ rootTest(
       ));
       await waitForOutput(job, "ready");
       for (const graceMs of [-1, -0.5, NaN, Infinity]) {
-        await assertRejects(() => job.stop({ graceMs }), RangeError, "grace period");
+        await assertRejects(() => job.stop({ graceMs }), JobArgumentError, "grace period");
       }
       await sleep(200);
       assertEquals(job.state, "running");

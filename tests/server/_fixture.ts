@@ -674,3 +674,18 @@ export class RawCaller {
     this.#client.close();
   }
 }
+
+/**
+ * Starts the CLI as `user` (by --ca/--cert/--key) against `ctx`'s server as
+ * a {@linkcode WatchedProcess}, for tests that read its output as it comes
+ * or signal it; it is killed at teardown if still running.
+ */
+export function watchCli(ctx: ServerContext, user: string, args: string[]): WatchedProcess {
+  const tls = ctx.tlsFor(user);
+  const proc = new WatchedProcess(
+    [CLI_MAIN, "--addr", ctx.addr, "--ca", tls.ca, "--cert", tls.cert, "--key", tls.key, ...args],
+    { cwd: ctx.root },
+  );
+  ctx.defer(() => proc.stop());
+  return proc;
+}
