@@ -21,11 +21,9 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { JobWorkerClient } from "../src/api/client.ts";
 import { certPathsFor, makeCertificates } from "../src/certs/mod.ts";
-import { clientConnection } from "../src/server/tls.ts";
 import { decoder, rootTest } from "./_support/host.ts";
-import { exitOf, firstOutput, withProcesses } from "./server/_processes.ts";
+import { client, exitOf, firstOutput, withProcesses } from "./server/_processes.ts";
 import { freePort, SERVER_MAIN, WatchedProcess } from "./server/_fixture.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -324,12 +322,9 @@ rootTest(
       );
       await server.waitForStdout("jobworker listening");
 
-      // Closed before the server goes: a client whose server goes away under it can upset
-      // Deno's HTTP/2 in this, the test runner's, process.
-      const admin = new JobWorkerClient(
-        addr,
-        await clientConnection(certPathsFor(certsDir, "admin"), addr),
-      );
+      // Closed before the server goes (and again, harmlessly, at teardown): a client whose
+      // server goes away under it can upset Deno's HTTP/2 in this, the test runner's, process.
+      const admin = await client(ctx, certPathsFor(certsDir, "admin"), addr);
       let id: string;
       try {
         ({ id } = await admin.start({
