@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { JobWorkerClient } from "../../src/api/client.ts";
 import { certPathsFor, makeCertificates, serverCertPaths } from "../../src/certs/mod.ts";
-import { clientConnection } from "../../src/server/tls.ts";
+import { clientConnection } from "../../src/api/tls.ts";
 import { onInterrupt } from "./_common.ts";
 
 const SERVER_MAIN = fileURLToPath(new URL("../../src/server/main.ts", import.meta.url));

@@ -11,7 +11,7 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import type { JobWorkerClient } from "../../src/api/client.ts";
-import { serverCertPaths } from "../../src/certs/mod.ts";
+import { serverCertPaths } from "../../src/certs/paths.ts";
 import { round, rssMiB, run, sleep, summarize, type Summary, table } from "./_common.ts";
 import { type BenchServer, startBenchServer } from "./_server.ts";
 

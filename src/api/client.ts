@@ -4,21 +4,22 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import type { JobSpec, JobStatus } from "../job/mod.ts";
+import type { JobSpec, JobStatus, OutputChunk } from "../job/mod.ts";
 import { startRequestFromSpec, statusFromMessage } from "./convert.ts";
 import {
+  type JobStatusMessage,
   jobWorkerClientClass,
+  type JobWorkerStub,
+  type ListRequestMessage,
   type ListResponseMessage,
   type OutputChunkMessage,
+  type StartRequestMessage,
   type StartResponseMessage,
+  type StatusRequestMessage,
   type StatusResponseMessage,
+  type StopRequestMessage,
+  type StopResponseMessage,
 } from "./proto.ts";
-
-/** One chunk of a job's output and the offset of its first byte. */
-export interface OutputChunk {
-  offset: number;
-  data: Uint8Array;
-}
 
 /** A call that failed with a gRPC status. */
 export class ApiError extends Error {
@@ -38,11 +39,22 @@ function apiError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
-type UnaryMethod = (
-  request: unknown,
+/**
+ * A unary method of the generated client, in its form with call options.
+ * The generated methods are overloaded, so callers name `Req` and `Res`:
+ * TypeScript infers type arguments from an overloaded function's last form.
+ */
+type UnaryMethod<Req, Res> = (
+  request: Req,
   options: grpc.CallOptions,
-  callback: (err: grpc.ServiceError | null, response: unknown) => void,
-) => void;
+  callback: grpc.requestCallback<Res>,
+) => grpc.ClientUnaryCall;
+
+/** The status in a response; the server always sends one. */
+function statusOf(response: { status: JobStatusMessage | null }): JobStatus {
+  if (response.status === null) throw new Error("the server's response holds no job status");
+  return statusFromMessage(response.status);
+}
 
 /**
  * A connection to a JobWorker server.
@@ -57,7 +69,7 @@ type UnaryMethod = (
  * ```
  */
 export class JobWorkerClient {
-  readonly #client: grpc.Client;
+  readonly #client: JobWorkerStub;
 
   /**
    * @param address `host:port` of the server
@@ -71,23 +83,31 @@ export class JobWorkerClient {
     this.#client = new Client(address, connection.credentials, connection.channelOptions ?? {});
   }
 
-  #unary<Res>(method: string, request: unknown, options: { deadlineMs?: number } = {}) {
-    const fn = (this.#client as unknown as Record<string, UnaryMethod>)[method]!;
+  /** Calls `method` of the generated client, which grpc-js needs called on the client. */
+  #unary<Req, Res>(
+    method: UnaryMethod<Req, Res>,
+    request: Req,
+    options: { deadlineMs?: number } = {},
+  ): Promise<Res> {
     const callOptions: grpc.CallOptions = options.deadlineMs === undefined
       ? {}
       : { deadline: Date.now() + options.deadlineMs };
     return new Promise<Res>((resolve, reject) => {
-      fn.call(this.#client, request, callOptions, (err, response) => {
+      method.call(this.#client, request, callOptions, (err, response) => {
         if (err) reject(apiError(err));
-        else resolve(response as Res);
+        else if (response === undefined) reject(new Error("the server sent no response"));
+        else resolve(response);
       });
     });
   }
 
   /** Starts a job; resolves with its id and first status. */
   async start(spec: JobSpec): Promise<{ id: string; status: JobStatus }> {
-    const response = await this.#unary<StartResponseMessage>("Start", startRequestFromSpec(spec));
-    return { id: response.id, status: statusFromMessage(response.status) };
+    const response = await this.#unary<StartRequestMessage, StartResponseMessage>(
+      this.#client.Start,
+      startRequestFromSpec(spec),
+    );
+    return { id: response.id, status: statusOf(response) };
   }
 
   /** Stops a job; resolves with its final status once it has ended. */
@@ -95,19 +115,24 @@ export class JobWorkerClient {
     const request = options.graceSeconds === undefined
       ? { id }
       : { id, graceSeconds: options.graceSeconds };
-    const response = await this.#unary<StatusResponseMessage>("Stop", request);
-    return statusFromMessage(response.status);
+    return statusOf(
+      await this.#unary<StopRequestMessage, StopResponseMessage>(this.#client.Stop, request),
+    );
   }
 
   /** The status of a job. */
   async status(id: string): Promise<JobStatus> {
-    const response = await this.#unary<StatusResponseMessage>("Status", { id });
-    return statusFromMessage(response.status);
+    return statusOf(
+      await this.#unary<StatusRequestMessage, StatusResponseMessage>(this.#client.Status, { id }),
+    );
   }
 
   /** The caller's jobs (every job for an admin). */
   async list(): Promise<JobStatus[]> {
-    const response = await this.#unary<ListResponseMessage>("List", {});
+    const response = await this.#unary<ListRequestMessage, ListResponseMessage>(
+      this.#client.List,
+      {},
+    );
     return response.jobs.map(statusFromMessage);
   }
 
@@ -121,15 +146,11 @@ export class JobWorkerClient {
     options: { offset?: number; follow?: boolean; signal?: AbortSignal } = {},
   ): AsyncGenerator<OutputChunk> {
     const request = { id, offset: options.offset ?? 0, follow: options.follow ?? true };
-    const stream = (this.#client as unknown as Record<
-      string,
-      (request: unknown) => grpc.ClientReadableStream<OutputChunkMessage>
-    >).StreamOutput!.call(this.#client, request);
+    const stream = this.#client.StreamOutput(request);
     const onAbort = () => stream.cancel();
     options.signal?.addEventListener("abort", onAbort);
     try {
-      for await (const chunk of stream) {
-        const message = chunk as OutputChunkMessage;
+      for await (const message of stream as AsyncIterable<OutputChunkMessage>) {
         // A Buffer is a Uint8Array: no copy.
         yield { offset: message.offset, data: message.data };
       }

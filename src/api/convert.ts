@@ -4,8 +4,7 @@
  *
  * @module
  */
-import type { ResourceLimits } from "../cgroup/types.ts";
-import type { JobSpec, JobState, JobStatus, LimitsInput } from "../job/mod.ts";
+import type { JobSpec, JobState, JobStatus, LimitsInput, ResourceLimits } from "../job/mod.ts";
 import type {
   JobStateName,
   JobStatusMessage,

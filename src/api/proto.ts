@@ -1,8 +1,10 @@
 /**
  * The gRPC API's definitions, loaded from proto/jobworker/v1/jobworker.proto
- * at run time, and TypeScript types for its messages as the loader decodes
- * them (camelCase fields, 64-bit integers as numbers, enums as names,
- * bytes as Buffers, unset optional fields absent).
+ * at run time, and the TypeScript types generated from the same file
+ * (src/api/generated/, `deno task gen:proto`) for its messages as the loader
+ * decodes them (camelCase fields, 64-bit integers as numbers, enums as
+ * names, bytes as Buffers, unset optional fields absent), its typed client
+ * and its handlers.
  *
  * @module
  */
@@ -10,13 +12,17 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { fileURLToPath } from "node:url";
 import { Buffer } from "node:buffer";
+import type { ProtoGrpcType } from "./generated/jobworker.ts";
 
 /** Path of the API's .proto file. */
 export const PROTO_PATH: string = fileURLToPath(
   new URL("../../proto/jobworker/v1/jobworker.proto", import.meta.url),
 );
 
-/** Loader options: shared by server and client so both see the same shapes. */
+/**
+ * Loader options: shared by server and client so both see the same shapes.
+ * scripts/gen_proto.ts gives the generator the same ones; change both.
+ */
 const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
   longs: Number,
@@ -26,118 +32,35 @@ const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-/** Limits as on the wire; unset fields are absent. */
-export interface LimitsMessage {
-  cpu?: number;
-  memoryBytes?: number;
-  ioReadBps?: number;
-  ioWriteBps?: number;
-  pids?: number;
-}
+// The messages as the loader decodes them: the generator's `__Output`
+// types (see src/api/generated/, made by `deno task gen:proto`). Every one
+// of them is also a valid message to send, so the API uses these alone.
+export type { Limits__Output as LimitsMessage } from "./generated/jobworker/v1/Limits.ts";
+export type { Timestamp__Output as TimestampMessage } from "./generated/google/protobuf/Timestamp.ts";
+export type { JobState__Output as JobStateName } from "./generated/jobworker/v1/JobState.ts";
+export type { Usage__Output as UsageMessage } from "./generated/jobworker/v1/Usage.ts";
+export type { JobStatus__Output as JobStatusMessage } from "./generated/jobworker/v1/JobStatus.ts";
+export type { Output__Output as OutputMessage } from "./generated/jobworker/v1/Output.ts";
+export type { RunAs__Output as RunAsMessage } from "./generated/jobworker/v1/RunAs.ts";
+export type { StartRequest__Output as StartRequestMessage } from "./generated/jobworker/v1/StartRequest.ts";
+export type { StartResponse__Output as StartResponseMessage } from "./generated/jobworker/v1/StartResponse.ts";
+export type { StopRequest__Output as StopRequestMessage } from "./generated/jobworker/v1/StopRequest.ts";
+export type { StopResponse__Output as StopResponseMessage } from "./generated/jobworker/v1/StopResponse.ts";
+export type { StatusRequest__Output as StatusRequestMessage } from "./generated/jobworker/v1/StatusRequest.ts";
+export type { StatusResponse__Output as StatusResponseMessage } from "./generated/jobworker/v1/StatusResponse.ts";
+export type { ListRequest__Output as ListRequestMessage } from "./generated/jobworker/v1/ListRequest.ts";
+export type { ListResponse__Output as ListResponseMessage } from "./generated/jobworker/v1/ListResponse.ts";
+export type { StreamOutputRequest__Output as StreamOutputRequestMessage } from "./generated/jobworker/v1/StreamOutputRequest.ts";
+export type { OutputChunk__Output as OutputChunkMessage } from "./generated/jobworker/v1/OutputChunk.ts";
+export type {
+  JobWorkerClient as JobWorkerStub,
+  JobWorkerDefinition,
+  JobWorkerHandlers,
+} from "./generated/jobworker/v1/JobWorker.ts";
+export type { ProtoGrpcType };
 
-/** google.protobuf.Timestamp. */
-export interface TimestampMessage {
-  seconds: number;
-  nanos: number;
-}
-
-/** Names of the JobState enum. */
-export type JobStateName =
-  | "JOB_STATE_UNSPECIFIED"
-  | "JOB_STATE_RUNNING"
-  | "JOB_STATE_EXITED"
-  | "JOB_STATE_STOPPED"
-  | "JOB_STATE_FAILED";
-
-/** Usage as on the wire. */
-export interface UsageMessage {
-  cpuNs?: number;
-  memoryCurrentBytes?: number;
-  memoryPeakBytes?: number;
-  tasks?: number;
-}
-
-/** JobStatus as on the wire. */
-export interface JobStatusMessage {
-  id: string;
-  owner: string;
-  command: string;
-  args: string[];
-  state: JobStateName;
-  exitCode?: number;
-  signal?: string;
-  oomKilled: boolean;
-  startedAt?: TimestampMessage | null;
-  endedAt?: TimestampMessage | null;
-  limits?: LimitsMessage | null;
-  usage?: UsageMessage | null;
-  error: string;
-  uid: number;
-  gid: number;
-  output?: OutputMessage | null;
-}
-
-/** Output (what became of a job's output). */
-export interface OutputMessage {
-  bytes?: number;
-  maxBytes: number;
-  truncated: boolean;
-  error: string;
-}
-
-/** RunAs. */
-export interface RunAsMessage {
-  uid: number;
-  gid?: number;
-}
-
-/** StartRequest. */
-export interface StartRequestMessage {
-  command: string;
-  args: string[];
-  limits?: LimitsMessage | null;
-  env: Record<string, string>;
-  cwd: string;
-  runAs?: RunAsMessage | null;
-  maxOutputBytes?: number;
-}
-/** StartResponse. */
-export interface StartResponseMessage {
-  id: string;
-  status: JobStatusMessage;
-}
-/** StopRequest. */
-export interface StopRequestMessage {
-  id: string;
-  graceSeconds?: number;
-}
-/** StopResponse and StatusResponse. */
-export interface StatusResponseMessage {
-  status: JobStatusMessage;
-}
-/** StatusRequest. */
-export interface StatusRequestMessage {
-  id: string;
-}
-/** ListResponse. */
-export interface ListResponseMessage {
-  jobs: JobStatusMessage[];
-}
-/** StreamOutputRequest. */
-export interface StreamOutputRequestMessage {
-  id: string;
-  offset: number;
-  /** Absent from older clients: follow. */
-  follow?: boolean;
-}
-/** OutputChunk. */
-export interface OutputChunkMessage {
-  offset: number;
-  data: Uint8Array;
-}
-
-let cached: grpc.ServiceDefinition | undefined;
 let cachedPackage: protoLoader.PackageDefinition | undefined;
+let cachedClass: JobWorkerClass | undefined;
 
 /** The whole loaded API (every message and service), e.g. for server reflection. Loaded once. */
 export function jobWorkerPackage(): protoLoader.PackageDefinition {
@@ -145,20 +68,31 @@ export function jobWorkerPackage(): protoLoader.PackageDefinition {
   return cachedPackage;
 }
 
-/** The JobWorker service definition (loaded once). */
-export function jobWorkerService(): grpc.ServiceDefinition {
-  if (cached === undefined) {
-    const definition = jobWorkerPackage();
-    const service = definition["jobworker.v1.JobWorker"];
-    if (service === undefined || !("Start" in service)) {
+/** The constructor of typed JobWorker clients; its `service` is the service definition. */
+export type JobWorkerClass = ProtoGrpcType["jobworker"]["v1"]["JobWorker"];
+
+/**
+ * The typed client constructor of the JobWorker service (made once): its
+ * instances are {@link JobWorkerStub}s, with a method per RPC.
+ */
+export function jobWorkerClientClass(): JobWorkerClass {
+  if (cachedClass === undefined) {
+    // The generated ProtoGrpcType describes exactly what this loads.
+    const api = grpc.loadPackageDefinition(jobWorkerPackage()) as unknown as Partial<ProtoGrpcType>;
+    const JobWorker = api.jobworker?.v1?.JobWorker;
+    if (JobWorker === undefined) {
       throw new Error(`${PROTO_PATH} does not define jobworker.v1.JobWorker`);
     }
-    cached = service as unknown as grpc.ServiceDefinition;
+    cachedClass = JobWorker;
   }
-  return cached;
+  return cachedClass;
 }
 
-/** A typed client constructor for the JobWorker service. */
-export function jobWorkerClientClass(): grpc.ServiceClientConstructor {
-  return grpc.makeGenericClientConstructor(jobWorkerService(), "JobWorker");
+/**
+ * The JobWorker service definition (loaded once), untyped: it is handed to
+ * code that treats every method alike (strict decoding, tests that send
+ * arbitrary messages). Its typed form is `jobWorkerClientClass().service`.
+ */
+export function jobWorkerService(): grpc.ServiceDefinition {
+  return jobWorkerClientClass().service;
 }

@@ -11,6 +11,15 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
+import { checkClientName, checkCommonName, checkFileName, CREATE_PREFIX } from "./_names.ts";
+import { CertificateError } from "./errors.ts";
+import {
+  caPaths,
+  certPathsFor,
+  type KeyPairPaths,
+  keyPairPaths,
+  serverCertPaths,
+} from "./paths.ts";
 
 /** Clients that get a certificate when none are named. */
 export const DEFAULT_CLIENTS: readonly string[] = ["alice", "bob", "admin"];
@@ -30,40 +39,15 @@ export const SERVER_COMMON_NAME = "jobworker-server";
 /** Names always in the server certificate's subjectAltName. */
 export const DEFAULT_SERVER_NAMES: readonly string[] = ["localhost", "127.0.0.1"];
 
-const PREFIX = "Cannot create certificates";
 const KEY_MODE = 0o600;
 const CERT_MODE = 0o644;
 const DIR_MODE = 0o700;
 const DAY_MS = 86_400_000;
 
-// File base names: no path separators, no leading dot, no shell or config
-// metacharacters, so they can go into file names and openssl configs as is.
-const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-// Common names go into an openssl config file, where `$`, `#`, `\` and
-// quotes have meanings; allowing only these characters avoids escaping.
-const COMMON_NAME = /^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$/;
 const DNS_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
 const DNS_NAME = new RegExp(`^${DNS_LABEL}(?:\\.${DNS_LABEL})*$`);
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 const IPV6 = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
-
-/** A certificate file and its private key file. */
-export interface KeyPairPaths {
-  /** PEM certificate. */
-  cert: string;
-  /** PEM private key (PKCS#8), mode 0600. */
-  key: string;
-}
-
-/** What a TLS endpoint loads: the CA to trust, its own certificate and key. */
-export interface TlsPaths {
-  /** PEM CA certificate that the peer's certificate must chain to. */
-  ca: string;
-  /** PEM certificate of this endpoint. */
-  cert: string;
-  /** PEM private key of this endpoint. */
-  key: string;
-}
 
 /** A certificate that {@link makeCertificates} created or kept. */
 export interface IssuedCertificate extends KeyPairPaths {
@@ -129,30 +113,6 @@ export interface MakeCertificateAuthorityOptions {
   days?: number;
 }
 
-/** A certificate could not be made; the message is one line naming the failed step. */
-export class CertificateError extends Error {
-  override name = "CertificateError";
-}
-
-/** The files a client named `user` loads from `dir`: the CA, `<user>.pem`, `<user>-key.pem`. */
-export function certPathsFor(dir: string, user: string): TlsPaths {
-  checkClientName(user, PREFIX);
-  return {
-    ca: join(dir, "ca.pem"),
-    cert: join(dir, `${user}.pem`),
-    key: join(dir, `${user}-key.pem`),
-  };
-}
-
-/** The files the server loads from `dir`: the CA, `server.pem`, `server-key.pem`. */
-export function serverCertPaths(dir: string): TlsPaths {
-  return {
-    ca: join(dir, "ca.pem"),
-    cert: join(dir, "server.pem"),
-    key: join(dir, "server-key.pem"),
-  };
-}
-
 /**
  * Makes the CA, server and client certificates in `dir` (created with mode
  * 0700 when missing). A valid existing CA is reused, and so are existing
@@ -173,16 +133,16 @@ export async function makeCertificates(
 ): Promise<CertPaths> {
   // openssl runs in a scratch directory, so every path handed to it must be absolute.
   const dir = resolve(dirArg);
-  const days = checkDays(options.days ?? DEFAULT_DAYS, PREFIX);
+  const days = checkDays(options.days ?? DEFAULT_DAYS, CREATE_PREFIX);
   const clients = unique(options.clients ?? DEFAULT_CLIENTS);
-  for (const client of clients) checkClientName(client, PREFIX);
+  for (const client of clients) checkClientName(client, CREATE_PREFIX);
   const serverNames = unique([...DEFAULT_SERVER_NAMES, ...(options.serverNames ?? [])]);
-  for (const name of serverNames) checkServerName(name, PREFIX);
-  await ensureDir(dir, PREFIX);
+  for (const name of serverNames) checkServerName(name, CREATE_PREFIX);
+  await ensureDir(dir, CREATE_PREFIX);
 
-  return await withWorkDir(PREFIX, async (ctx) => {
+  return await withWorkDir(CREATE_PREFIX, async (ctx) => {
     const notes: string[] = [];
-    const caFiles = { cert: join(dir, "ca.pem"), key: join(dir, "ca-key.pem") };
+    const caFiles = caPaths(dir);
     let newCa = options.force === true;
     const hadCa = await exists(caFiles.cert);
     if (!newCa) {
@@ -286,10 +246,7 @@ export async function makeCertificate(
     throw new CertificateError(`${prefix}: notAfter must be later than notBefore`);
   }
   await ensureDir(dir, prefix);
-  const files = {
-    cert: join(dir, `${options.name}.pem`),
-    key: join(dir, `${options.name}-key.pem`),
-  };
+  const files = keyPairPaths(dir, options.name);
   await withWorkDir(
     prefix,
     (ctx) =>
@@ -317,7 +274,7 @@ export async function makeCertificateAuthority(
   checkCommonName(cn, prefix);
   const days = checkDays(options.days ?? DEFAULT_DAYS, prefix);
   await ensureDir(dir, prefix);
-  const files = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}-key.pem`) };
+  const files = keyPairPaths(dir, name);
   await withWorkDir(prefix, (ctx) => createCa(ctx, files, { cn, days }));
   return files;
 }
@@ -332,34 +289,6 @@ function checkDays(days: number, prefix: string): number {
     );
   }
   return days;
-}
-
-function checkFileName(name: string, prefix: string): void {
-  if (!FILE_NAME.test(name)) {
-    throw new CertificateError(
-      `${prefix}: name ${JSON.stringify(name)} is invalid ` +
-        "(letters, digits, '.', '_', '-'; at most 64; not starting with '.', '_' or '-')",
-    );
-  }
-}
-
-function checkClientName(name: string, prefix: string): void {
-  checkFileName(name, prefix);
-  checkCommonName(name, prefix);
-  // These would collide with the CA's or server's files, or with another
-  // client's key file (client "x" owns "x-key.pem").
-  if (name === "ca" || name === "server" || name.endsWith("-key")) {
-    throw new CertificateError(`${prefix}: client name ${JSON.stringify(name)} is reserved`);
-  }
-}
-
-function checkCommonName(cn: string, prefix: string): void {
-  if (!COMMON_NAME.test(cn)) {
-    throw new CertificateError(
-      `${prefix}: common name ${JSON.stringify(cn)} is invalid ` +
-        "(letters, digits, space, '.', '_', '@', '-'; at most 64)",
-    );
-  }
 }
 
 function checkServerName(name: string, prefix: string): void {

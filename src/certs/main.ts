@@ -8,7 +8,6 @@ import { parseArgs } from "node:util";
 import { basename, resolve } from "node:path";
 import {
   CA_COMMON_NAME,
-  CertificateError,
   DEFAULT_CLIENTS,
   DEFAULT_DAYS,
   DEFAULT_SERVER_NAMES,
@@ -16,6 +15,7 @@ import {
   makeCertificates,
   type MakeCertificatesOptions,
 } from "./certs.ts";
+import { CertificateError } from "./errors.ts";
 
 /** The `--help` text. */
 export const USAGE = `Usage: deno task certs [options]

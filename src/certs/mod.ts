@@ -5,7 +5,9 @@
  * P-256, valid 30 days by default. Existing valid files are reused, so
  * adding a user does not invalidate the others. Tests can make unusual
  * certificates (expired, signed by another CA) with {@link makeCertificate}
- * and {@link makeCertificateAuthority}.
+ * and {@link makeCertificateAuthority}. Which file is where is ./paths.ts's
+ * alone: the CLI and the server import just that, so looking a file up
+ * loads neither the generator nor openssl.
  *
  * @example
  * ```ts
@@ -19,14 +21,11 @@
  */
 export {
   CA_COMMON_NAME,
-  CertificateError,
   type CertPaths,
-  certPathsFor,
   DEFAULT_CLIENTS,
   DEFAULT_DAYS,
   DEFAULT_SERVER_NAMES,
   type IssuedCertificate,
-  type KeyPairPaths,
   makeCertificate,
   makeCertificateAuthority,
   type MakeCertificateAuthorityOptions,
@@ -35,6 +34,13 @@ export {
   type MakeCertificatesOptions,
   MAX_DAYS,
   SERVER_COMMON_NAME,
+} from "./certs.ts";
+export { CertificateError } from "./errors.ts";
+export {
+  caPaths,
+  certPathsFor,
+  type KeyPairPaths,
+  keyPairPaths,
   serverCertPaths,
   type TlsPaths,
-} from "./certs.ts";
+} from "./paths.ts";

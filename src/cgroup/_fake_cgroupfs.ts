@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { CgroupFsHooks } from "./detect.ts";
+import type { CgroupFsHooks } from "./_fs.ts";
 
 /** Options of {@link FakeCgroupTree.create}. */
 export interface FakeTreeOptions {
@@ -87,7 +87,7 @@ export class FakeCgroupTree {
   readonly mountinfo: string;
   /** The fake `/proc/self/cgroup` text. */
   readonly selfCgroup: string;
-  /** The hooks to pass as `fsHooks`. */
+  /** The hooks to pass as `fsHooks` (to `openCgroupDriver` of ./_detect.ts). */
   readonly hooks: CgroupFsHooks;
   /** The own cgroup directory per hierarchy mount point (v2: one entry). */
   readonly ownDirs: ReadonlyMap<string, string>;

@@ -1,13 +1,37 @@
 /**
  * File-system helpers shared by the cgroup drivers: control-file reads and
  * writes with errors that name the file, rmdir with EBUSY retry, bounded
- * polling, and input validation.
+ * polling, and input validation; and the hooks through which tests stand
+ * in for the kernel behind those files.
  *
  * @module
  */
 import { attachDeviceProgram, loadDeviceProgram } from "../../ffi/mod.ts";
-import type { CgroupFsHooks } from "./detect.ts";
 import { deviceProgram } from "./device_policy.ts";
+
+/**
+ * Side effects of cgroupfs that a plain directory tree lacks. Unit tests pass
+ * these (see ./_fake_cgroupfs.ts and `openCgroupDriver` in ./_detect.ts) to
+ * run the real drivers against a temporary directory: the kernel creates
+ * control files on mkdir, removes them on rmdir, and reacts to writes (a PID
+ * written to `cgroup.procs` joins the cgroup); the hooks emulate exactly
+ * that. Production code passes no hooks.
+ */
+export interface CgroupFsHooks {
+  /** Called after the driver created cgroup directory `dir`. */
+  afterMkdir?(dir: string): Promise<void> | void;
+  /** Called before each attempt to remove cgroup directory `dir`. */
+  beforeRmdir?(dir: string): Promise<void> | void;
+  /** Called before the driver reads control file `file`. */
+  beforeRead?(file: string): Promise<void> | void;
+  /** Called after the driver wrote `value` to control file `file`; may throw like the kernel. */
+  afterWrite?(file: string, value: string): Promise<void> | void;
+  /**
+   * Called INSTEAD of attaching the device program to cgroup v2 directory
+   * `dir` (a plain directory cannot hold one).
+   */
+  attachDeviceProgram?(dir: string): Promise<void> | void;
+}
 
 /** The loaded device program, shared by every job cgroup of this process. */
 let deviceProgramFd: number | undefined;
@@ -64,6 +88,20 @@ function withCode<E extends Error>(e: E, cause: unknown): E {
 /** Joins `base` and `rel` with "/" (inputs are validated, so no other normalisation is needed). */
 export function joinPath(base: string, rel: string): string {
   return `${base}/${rel}`.replace(/\/{2,}/g, "/");
+}
+
+/**
+ * True when `path` exists (a symlink counts as itself, not followed). The
+ * check is synchronous, like every file operation here (see {@link CgroupFs}).
+ */
+export function pathExists(path: string): Promise<boolean> {
+  try {
+    Deno.lstatSync(path);
+    return Promise.resolve(true);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return Promise.resolve(false);
+    return Promise.reject(e);
+  }
 }
 
 /**
@@ -145,13 +183,7 @@ export class CgroupFs {
 
   /** True when `path` exists. (A promise, like the rest of the interface; the check is synchronous.) */
   exists(path: string): Promise<boolean> {
-    try {
-      Deno.lstatSync(path);
-      return Promise.resolve(true);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return Promise.resolve(false);
-      return Promise.reject(e);
-    }
+    return pathExists(path);
   }
 
   /** Creates directory `dir` (not its parents); raw Deno errors propagate for the caller to word. */

@@ -15,10 +15,11 @@ import {
   assertThrows,
 } from "@std/assert";
 import type { CgroupDriver, CgroupStats, DeviceNumber, JobCgroup } from "./types.ts";
-import { detectCgroupDriver, detectCgroupLayout, type DetectCgroupOptions } from "./detect.ts";
+import { detectCgroupLayout, openCgroupDriver, type OpenCgroupOptions } from "./_detect.ts";
 import { wholeDiskOf } from "./devices.ts";
 import { FakeCgroupTree, type FakeTreeOptions } from "./_fake_cgroupfs.ts";
 import { deviceAllowLines } from "./device_policy.ts";
+import { pathExists as exists } from "./_fs.ts";
 
 const MiB = 2 ** 20;
 
@@ -36,8 +37,8 @@ interface Fixture {
   fake: FakeCgroupTree | null;
   /** A unique parent name for this test. */
   parent: string;
-  /** Options for detectCgroupDriver (with `parent` set). */
-  options(parent?: string): DetectCgroupOptions;
+  /** Options for openCgroupDriver (with `parent` set). */
+  options(parent?: string): OpenCgroupOptions;
   /** Opens a driver (closed in cleanup). */
   open(parent?: string): Promise<CgroupDriver>;
   /** Spawns a command (killed and reaped in cleanup). */
@@ -56,16 +57,6 @@ function uniqueParent(): string {
   return `jobworker-test-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 async function readTrim(path: string): Promise<string> {
   return (await Deno.readTextFile(path)).trim();
 }
@@ -77,7 +68,7 @@ function pidsOf(text: string): number[] {
 /** Tracks drivers and processes so every test can release them in `finally`. */
 function makeFixture(
   base: Omit<Fixture, "options" | "open" | "spawn" | "parent">,
-  extraOptions: DetectCgroupOptions,
+  extraOptions: OpenCgroupOptions,
 ): { fixture: Fixture; release: () => Promise<void> } {
   const drivers: CgroupDriver[] = [];
   const children: Deno.ChildProcess[] = [];
@@ -87,7 +78,7 @@ function makeFixture(
     parent,
     options: (p = parent) => ({ ...extraOptions, parent: p }),
     open: async (p = parent) => {
-      const d = await detectCgroupDriver({ ...extraOptions, parent: p });
+      const d = await openCgroupDriver({ ...extraOptions, parent: p });
       drivers.push(d);
       return d;
     },
@@ -472,6 +463,37 @@ conformance("limitWrites() is pure and validates its input", async (fx) => {
   }
 });
 
+conformance(
+  "prepareSpawn() writes CPU now and plans memory and pids for after the spawn",
+  async (fx) => {
+    const driver = await fx.open();
+    const cg = await driver.create("plan");
+    try {
+      const pidsMax = await controlFile(cg, "pids.max");
+      const before = await Deno.readTextFile(pidsMax);
+      const later = { memoryBytes: 64 * MiB, pids: 20 };
+      const plan = await cg.prepareSpawn({ cpu: 0.5, ioReadBps: null, ...later }, []);
+      if (fx.version === 1) {
+        assertEquals(await readTrim(await controlFile(cg, "cpu.cfs_quota_us")), "50000");
+      } else {
+        assertEquals(await readTrim(await controlFile(cg, "cpu.max")), "50000 100000");
+      }
+      assertEquals(await Deno.readTextFile(pidsMax), before);
+      assertEquals(plan, {
+        join: [...cg.spawnFiles],
+        home: [...driver.homeSpawnFiles],
+        afterSpawn: cg.limitWrites(later, []),
+      });
+      assert(plan.afterSpawn.some((w) => w.path === pidsMax && w.value === "20"));
+      // The plan travels to the executor as JSON.
+      assertEquals(JSON.parse(JSON.stringify(plan)), plan);
+      await assertRejects(() => cg.prepareSpawn({ pids: -1 }, []), RangeError);
+    } finally {
+      await cg.destroy();
+    }
+  },
+);
+
 conformance("addProcess() moves a process in; pids() and stats() see it", async (fx) => {
   const driver = await fx.open();
   const cg = await driver.create("member");
@@ -642,7 +664,7 @@ Deno.test("fake v2: refuses to delegate when other processes share its own cgrou
     const own = [...fake.ownDirs.values()][0] as string;
     await assertRejects(
       () =>
-        detectCgroupDriver({
+        openCgroupDriver({
           parent: "jobworker",
           root: fake.root,
           mountinfo: fake.mountinfo,

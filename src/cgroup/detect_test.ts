@@ -5,16 +5,14 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
+import { detectCgroupLayout, openCgroupDriver, resolveCgroupLayout } from "./_detect.ts";
 import {
-  detectCgroupDriver,
-  detectCgroupLayout,
   type MountInfo,
   parseMountinfo,
   parseProcCgroup,
   readMountinfo,
   readSelfCgroup,
-  resolveCgroupLayout,
-} from "./detect.ts";
+} from "./_proc.ts";
 import { FakeCgroupTree } from "./_fake_cgroupfs.ts";
 
 /** This development VM: v1 "hybrid", memory nested under /process_api, cgroup2 without controllers. */
@@ -216,12 +214,12 @@ Deno.test("resolveCgroupLayout: a mount showing a sub-tree maps paths inside it,
   );
 });
 
-Deno.test("detectCgroupDriver rejects bad parents with a TypeError before touching anything", async () => {
+Deno.test("openCgroupDriver (behind detectCgroupDriver) rejects bad parents with a TypeError before touching anything", async () => {
   // The root does not exist: any file access would fail with NotFound instead.
   const root = "/nonexistent/jobworker-detect-test";
   for (const parent of ["/abs", "../up", "a/../b", "a//b", "a/./b", "", "trailing/", "."]) {
     await assertRejects(
-      () => detectCgroupDriver({ parent, root }),
+      () => openCgroupDriver({ parent, root }),
       TypeError,
       "Invalid cgroup parent",
     );

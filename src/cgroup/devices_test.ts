@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { decodeDevT, deviceNumberOf, mountOf, parseDeviceNumber, wholeDiskOf } from "./devices.ts";
-import { parseMountinfo } from "./detect.ts";
+import { decodeDevT, deviceNumberOf, mountOf, parseDeviceNumber, wholeDiskOf } from "./_devices.ts";
+import { parseMountinfo } from "./_proc.ts";
 
 /** glibc's makedev, written independently of the decoder under test. */
 function makedev(major: number, minor: number): number {

@@ -4,18 +4,25 @@
  * remove it again. Works on cgroup v1 (legacy hierarchies) and v2 (unified
  * hierarchy); {@link detectCgroupDriver} picks the right driver for the host.
  *
+ * The module is the one place that knows cgroup files. A job's first
+ * process is started in its cgroup by a {@link SpawnPlan}: the job cgroup
+ * makes it ({@link JobCgroup.prepareSpawn}), the spawning process carries
+ * it out ({@link openSpawnPlan}, {@link spawnInCgroup}).
+ *
  * @example
  * ```ts
- * import { detectCgroupDriver, wholeDiskOf } from "./mod.ts";
+ * import { detectCgroupDriver, openSpawnPlan, spawnInCgroup, wholeDiskOf } from "./mod.ts";
  *
  * const driver = await detectCgroupDriver({ parent: "jobworker" });
  * const disk = await wholeDiskOf("/");
  * const job = await driver.create("job-42");
- * await job.setLimits(
+ * const plan = await job.prepareSpawn(
  *   { cpu: 0.5, memoryBytes: 256 * 2 ** 20, ioReadBps: 2 ** 20, ioWriteBps: null, pids: 64 },
  *   disk === null ? [] : [disk],
  * );
- * // Spawn the job's first process so that it writes "0" to each of job.procsFiles.
+ * // In the spawning process (the executor gets the plan as JSON):
+ * const pid = spawnInCgroup(openSpawnPlan(plan), () => spawnTheJob());
+ * // ... later:
  * await job.kill();
  * await job.destroy();
  * await driver.close();
@@ -30,6 +37,8 @@ export type {
   FileWrite,
   JobCgroup,
   ResourceLimits,
+  SpawnPlan,
 } from "./types.ts";
-export { type CgroupFsHooks, detectCgroupDriver, type DetectCgroupOptions } from "./detect.ts";
-export { deviceNumberOf, type DeviceOptions, wholeDiskOf } from "./devices.ts";
+export { detectCgroupDriver, type DetectCgroupOptions } from "./detect.ts";
+export { deviceNumberOf, wholeDiskOf } from "./devices.ts";
+export { type OpenSpawnPlan, openSpawnPlan, spawnInCgroup } from "./hop.ts";

@@ -33,6 +33,28 @@ export interface FileWrite {
   value: string;
 }
 
+/**
+ * How to start a job's first process in its cgroup without leaving the
+ * spawner there: the spawning thread writes `0` to each of `join`, spawns
+ * (the child inherits the cgroup at fork, so it is limited from its first
+ * instruction), makes the `afterSpawn` writes, and writes `0` to each of
+ * `home`. Plain data, so that it can travel as JSON to the process that
+ * spawns (the executor: see ../executor/protocol.ts); ./hop.ts carries it
+ * out. Made by {@link JobCgroup.prepareSpawn}.
+ */
+export interface SpawnPlan {
+  /**
+   * The files that move the spawner into the job's cgroup: on v1 the
+   * `tasks` files (only the writing thread moves), on v2 `cgroup.procs`
+   * (the whole process moves).
+   */
+  join: string[];
+  /** The files of the same kind that move it back into its own cgroup. */
+  home: string[];
+  /** Limit writes to make right after the spawn, before going home, in this order. */
+  afterSpawn: FileWrite[];
+}
+
 /** Usage figures of a job cgroup; a figure the kernel does not offer is null. */
 export interface CgroupStats {
   /** Total CPU time consumed, in nanoseconds. */
@@ -73,6 +95,18 @@ export interface JobCgroup {
   limitWrites(limits: Partial<ResourceLimits>, devices: readonly DeviceNumber[]): FileWrite[];
   /** Applies `limits` (only the keys present) now. */
   setLimits(limits: Partial<ResourceLimits>, devices: readonly DeviceNumber[]): Promise<void>;
+  /**
+   * Applies `limits` (only the keys present) for a job whose first process
+   * is about to be spawned into this cgroup, and returns the plan for that
+   * spawn. CPU and IO limits are written now. Memory and pids limits would
+   * also bind the spawner during its stay (what it allocates and the tasks
+   * it moves in count against them), so they become the plan's
+   * `afterSpawn` writes.
+   */
+  prepareSpawn(
+    limits: Partial<ResourceLimits>,
+    devices: readonly DeviceNumber[],
+  ): Promise<SpawnPlan>;
   /** Moves process `pid` (and its threads) into this cgroup. */
   addProcess(pid: number): Promise<void>;
   /** PIDs in the cgroup now. */

@@ -12,6 +12,7 @@ import type {
   FileWrite,
   JobCgroup,
   ResourceLimits,
+  SpawnPlan,
 } from "./types.ts";
 import {
   CgroupFs,
@@ -39,6 +40,7 @@ import {
   parentChain,
   removeCreatedParents,
 } from "./_tree.ts";
+import { planSpawn } from "./_plan.ts";
 import { deviceAllowLines } from "./device_policy.ts";
 
 /** The v1 controllers the driver uses. */
@@ -213,6 +215,7 @@ class V1Driver implements CgroupDriver {
         devices,
       },
       hasMemsw: await this.#fs.exists(joinPath(memory, "memory.memsw.limit_in_bytes")),
+      home: this.homeSpawnFiles,
     });
   }
 
@@ -234,6 +237,8 @@ interface V1JobOptions {
   dirs: V1OwnDirs;
   /** memory.memsw.* exists (kernel built with swap accounting). */
   hasMemsw: boolean;
+  /** The driver's homeSpawnFiles, for the spawn plan. */
+  home: readonly string[];
 }
 
 /** "-1" is v1's word for "no limit" in the *_in_bytes and cfs_quota_us files. */
@@ -247,12 +252,14 @@ class V1JobCgroup implements JobCgroup {
   readonly #fs: CgroupFs;
   readonly #dirs: V1OwnDirs;
   readonly #hasMemsw: boolean;
+  readonly #home: readonly string[];
 
   constructor(name: string, options: V1JobOptions) {
     this.name = name;
     this.#fs = options.fs;
     this.#dirs = options.dirs;
     this.#hasMemsw = options.hasMemsw;
+    this.#home = options.home;
     this.paths = Object.freeze([...options.paths]);
     this.procsFiles = Object.freeze(options.paths.map((d) => joinPath(d, "cgroup.procs")));
     // One thread moves without the process-wide lock a cgroup.procs move takes (~10 ms).
@@ -320,6 +327,13 @@ class V1JobCgroup implements JobCgroup {
     devices: readonly DeviceNumber[],
   ): Promise<void> {
     for (const w of this.limitWrites(limits, devices)) await this.#fs.write(w.path, w.value);
+  }
+
+  prepareSpawn(
+    limits: Partial<ResourceLimits>,
+    devices: readonly DeviceNumber[],
+  ): Promise<SpawnPlan> {
+    return planSpawn(this, { limits, devices, home: this.#home });
   }
 
   async addProcess(pid: number): Promise<void> {

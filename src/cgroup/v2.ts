@@ -12,6 +12,7 @@ import type {
   FileWrite,
   JobCgroup,
   ResourceLimits,
+  SpawnPlan,
 } from "./types.ts";
 import {
   CgroupFs,
@@ -40,6 +41,7 @@ import {
   parentChain,
   removeCreatedParents,
 } from "./_tree.ts";
+import { planSpawn } from "./_plan.ts";
 
 /** Controllers the driver must be able to enable. */
 const REQUIRED = ["cpu", "memory", "pids"] as const;
@@ -285,6 +287,7 @@ class V2Driver implements CgroupDriver {
       dir,
       hasIo: this.#state.wanted.includes("io"),
       hasSwapMax: await this.#state.fs.exists(joinPath(dir, "memory.swap.max")),
+      home: this.homeSpawnFiles,
     });
   }
 
@@ -320,6 +323,8 @@ interface V2JobOptions {
   hasIo: boolean;
   /** memory.swap.max exists (kernel with swap accounting). */
   hasSwapMax: boolean;
+  /** The driver's homeSpawnFiles, for the spawn plan. */
+  home: readonly string[];
 }
 
 class V2JobCgroup implements JobCgroup {
@@ -331,6 +336,7 @@ class V2JobCgroup implements JobCgroup {
   readonly #dir: string;
   readonly #hasIo: boolean;
   readonly #hasSwapMax: boolean;
+  readonly #home: readonly string[];
 
   constructor(name: string, options: V2JobOptions) {
     this.name = name;
@@ -338,6 +344,7 @@ class V2JobCgroup implements JobCgroup {
     this.#dir = options.dir;
     this.#hasIo = options.hasIo;
     this.#hasSwapMax = options.hasSwapMax;
+    this.#home = options.home;
     this.paths = Object.freeze([options.dir]);
     this.procsFiles = Object.freeze([joinPath(options.dir, "cgroup.procs")]);
     this.spawnFiles = this.procsFiles;
@@ -400,6 +407,13 @@ class V2JobCgroup implements JobCgroup {
     devices: readonly DeviceNumber[],
   ): Promise<void> {
     for (const w of this.limitWrites(limits, devices)) await this.#fs.write(w.path, w.value);
+  }
+
+  prepareSpawn(
+    limits: Partial<ResourceLimits>,
+    devices: readonly DeviceNumber[],
+  ): Promise<SpawnPlan> {
+    return planSpawn(this, { limits, devices, home: this.#home });
   }
 
   async addProcess(pid: number): Promise<void> {

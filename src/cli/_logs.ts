@@ -6,14 +6,8 @@
  *
  * @module
  */
-import type { JobStatus } from "../job/mod.ts";
+import type { JobStatus, OutputChunk } from "../job/mod.ts";
 import { findTail, tailOfSnapshot } from "./_tail.ts";
-
-/** One chunk of output and the offset of its first byte. */
-export interface Chunk {
-  offset: number;
-  data: Uint8Array;
-}
 
 /** What `logs` needs of the API client. */
 export interface LogsClient {
@@ -26,7 +20,7 @@ export interface LogsClient {
   streamOutput(
     id: string,
     options: { offset?: number; follow?: boolean; signal?: AbortSignal },
-  ): AsyncGenerator<Chunk>;
+  ): AsyncGenerator<OutputChunk>;
 }
 
 /** Options of {@link copyOutput}. */
@@ -85,7 +79,7 @@ export async function copyOutput(
   });
   try {
     for (;;) {
-      let result: IteratorResult<Chunk>;
+      let result: IteratorResult<OutputChunk>;
       try {
         result = await chunks.next();
       } catch (err) {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { Chunk } from "./_logs.ts";
+import type { OutputChunk } from "../job/mod.ts";
 
 /** What reading ranges of the output needs of the API client. */
 export interface RangeClient {
@@ -19,7 +19,7 @@ export interface RangeClient {
   streamOutput(
     id: string,
     options: { offset?: number; follow?: boolean; signal?: AbortSignal },
-  ): AsyncGenerator<Chunk>;
+  ): AsyncGenerator<OutputChunk>;
 }
 
 /** Where the last lines begin, and (when small enough to keep) their bytes. */

@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type JobSpec, type JobState, type LimitsInput, MAX_ID, type RunAs } from "../job/mod.ts";
-import { CertificateError, certPathsFor, type TlsPaths } from "../certs/mod.ts";
+import { CertificateError } from "../certs/errors.ts";
+import { caPaths, certPathsFor, type TlsPaths } from "../certs/paths.ts";
 import { parseSize as parseSizeText } from "../units/mod.ts";
 
 /** The server address used when neither `--addr` nor `JOBWORKER_ADDR` is given. */
@@ -491,7 +491,7 @@ export function resolveConnection(values: FlagValues, env: EnvLookup): Connectio
   }
   if (cert === undefined) throw new UsageError("a private key but no certificate: add --cert");
   if (key === undefined) throw new UsageError("a certificate but no private key: add --key");
-  const ca = pick("ca", "JOBWORKER_CA") ?? join(certsDir, "ca.pem");
+  const ca = pick("ca", "JOBWORKER_CA") ?? caPaths(certsDir).cert;
   const addr = str(values, "addr") ?? nonEmpty("JOBWORKER_ADDR") ?? DEFAULT_ADDR;
   // host:port, where host may be a bracketed IPv6 address; the port is required.
   if (!/^(?:\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):\d{1,5}$/.test(addr)) {

@@ -5,9 +5,8 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { ApiError, JobWorkerClient } from "../api/client.ts";
+import { ApiError, clientConnection, JobWorkerClient } from "../api/mod.ts";
 import type { JobStatus } from "../job/mod.ts";
-import { clientConnection } from "../server/tls.ts";
 import {
   type Command,
   type ConnectionSettings,

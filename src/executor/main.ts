@@ -1,8 +1,9 @@
 /**
  * The executor: PID 1 of every job. See ./protocol.ts for what the server
  * tells it and what it reports, ./_sandbox.ts for the job's view of the
- * system, ./_identity.ts for the job's credentials and ./_pump.ts for how
- * output reaches its file.
+ * system, ./_identity.ts for the job's credentials, ../cgroup/hop.ts for
+ * how the job starts in its cgroup and ./_pump.ts for how output reaches
+ * its file.
  *
  * Only synchronous file APIs are used after `enterSandbox()`: Deno runs
  * async file operations on helper threads, which stay in the host's mount
@@ -31,7 +32,9 @@ import type { ExitStatus } from "../../ffi/mod.ts";
 import { enterSandbox, type PreparedSandbox, prepareSandbox } from "./_sandbox.ts";
 import { lockDown, spawnAs } from "./_identity.ts";
 import { directoryProblem, resolveCommand } from "./_resolve.ts";
-import { type CgroupFiles, openCgroupFiles, spawnInCgroup } from "./_cgroup_hop.ts";
+// Straight from hop.ts, not ../cgroup/mod.ts: that would load both drivers
+// too, which measured about 0.5 MiB more PSS in every executor (one per job).
+import { type OpenSpawnPlan, openSpawnPlan, spawnInCgroup } from "../cgroup/hop.ts";
 import { PUMP_CHUNK_BYTES, pumpOutput } from "./_pump.ts";
 import { Deadline } from "./deadline.ts";
 import {
@@ -168,7 +171,7 @@ export async function main(): Promise<never> {
   let outputFd: number;
   let nullFd: number;
   let control: Deno.FsFile;
-  let cgroupFiles: CgroupFiles;
+  let cgroupPlan: OpenSpawnPlan;
   let lastCap: number;
   try {
     // Not O_APPEND: splice(2) refuses append-mode targets. The executor is
@@ -176,7 +179,7 @@ export async function main(): Promise<never> {
     outputFd = openFd(config.files.output, O_WRONLY);
     nullFd = openFd("/dev/null", O_WRONLY);
     control = Deno.openSync(config.files.control, { read: true, write: true });
-    cgroupFiles = openCgroupFiles(config.cgroup);
+    cgroupPlan = openSpawnPlan(config.cgroup);
     lastCap = lastCapability();
     enterSandbox(prepared, config);
   } catch (err) {
@@ -213,7 +216,7 @@ export async function main(): Promise<never> {
 
   const [pipeRead, pipeWrite] = makePipe({ size: PUMP_CHUNK_BYTES });
   try {
-    mainPid = spawnInCgroup(cgroupFiles, () => {
+    mainPid = spawnInCgroup(cgroupPlan, () => {
       lockDown(lastCap);
       return spawnAs(config.identity, () =>
         spawn(program, {

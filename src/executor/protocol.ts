@@ -31,13 +31,17 @@
  *    needs later (the sandbox hides them), finishes the sandbox (the job's
  *    /work, its identity in passwd, the size of /tmp), enters it with
  *    pivot_root, and sets the hostname.
- * 4. It joins the job's cgroup, enters a new cgroup namespace there, and
- *    spawns the job's main process as the job's user (see ./_identity.ts:
- *    no capabilities, no_new_privs, a seccomp filter) with /dev/null as
- *    stdin and a pipe as stdout and stderr, so it is limited from its first
- *    instruction. It then applies the `cgroup.afterSpawn` writes (limits
- *    that would otherwise also constrain the executor's spawn: memory and
- *    pids) and returns to its own cgroup (its memory is never the job's).
+ * 4. It carries out the config's `cgroup`, a `SpawnPlan` of the cgroup
+ *    module (see ../cgroup/types.ts; ../cgroup/hop.ts does the writes): it
+ *    writes `0` to each `cgroup.join` file (v1 `tasks`: this thread only;
+ *    v2 `cgroup.procs`), enters a new cgroup namespace there, and spawns the
+ *    job's main process as the job's user (see ./_identity.ts: no
+ *    capabilities, no_new_privs, a seccomp filter) with /dev/null as stdin
+ *    and a pipe as stdout and stderr, so it is limited from its first
+ *    instruction. It then makes the `cgroup.afterSpawn` writes (`{path,
+ *    value}`: limits that would otherwise also constrain the executor's
+ *    spawn, memory and pids) and writes `0` to each `cgroup.home` file,
+ *    back in its own cgroup (its memory is never the job's).
  * 5. Reports: first exactly one of `started` or `start-failed`; after
  *    `started`, any number of `output` (the output was cut at the cap, or
  *    the disk refused it), then exactly one `exited` once the job has
@@ -63,20 +67,13 @@
  *
  * @module
  */
+import type { SpawnPlan } from "../cgroup/mod.ts";
 
 /** The protocol version this file describes. */
 export const PROTOCOL_VERSION = 4;
 
 /** Where the job's private working directory appears in its own view. */
 export const JOB_WORK_DIR = "/work";
-
-/** A write to a cgroup control file. */
-export interface ControlWrite {
-  /** Absolute path of the control file. */
-  path: string;
-  /** The value to write. */
-  value: string;
-}
 
 /** The user and group a job runs as; never 0 unless the server allows root jobs. */
 export interface JobIdentity {
@@ -157,15 +154,12 @@ export interface ExecutorConfig {
   identity: JobIdentity;
   /** The job's own part of its file-system view. */
   sandbox: JobSandbox;
-  /** Cgroup placement of the main process. */
-  cgroup: {
-    /** `cgroup.procs` files of the job's cgroup: joined before spawning. */
-    join: string[];
-    /** `cgroup.procs` files of the executor's own cgroup: returned to after spawning. */
-    home: string[];
-    /** Control writes made right after the spawn, before returning home. */
-    afterSpawn: ControlWrite[];
-  };
+  /**
+   * Cgroup placement of the main process, as the job's cgroup planned it
+   * (`JobCgroup.prepareSpawn`): the files to join before spawning, the
+   * limit writes to make right after, the files to return home to.
+   */
+  cgroup: SpawnPlan;
 }
 
 /** What the server may tell a running executor: one JSON object per line on the FIFO. */

@@ -530,15 +530,7 @@ export class JobManager {
       await this.#save(paths, record);
       const cgroup: JobCgroup = await this.#driver.create(id);
       undo.push(() => cgroup.destroy());
-      await cgroup.setLimits({
-        cpu: limits.cpu,
-        ioReadBps: limits.ioReadBps,
-        ioWriteBps: limits.ioWriteBps,
-      }, devices);
-      const afterSpawn = cgroup.limitWrites({
-        memoryBytes: limits.memoryBytes,
-        pids: limits.pids,
-      }, devices);
+      const cgroupPlan = await cgroup.prepareSpawn(limits, devices);
 
       const executor = this.#pool.take().assign({
         command: resolved.command,
@@ -553,11 +545,7 @@ export class JobManager {
           workDir: paths.work,
           tmpSizeBytes: limits.memoryBytes ?? DEFAULT_TMP_SIZE_BYTES,
         },
-        cgroup: {
-          join: [...cgroup.spawnFiles],
-          home: [...this.#driver.homeSpawnFiles],
-          afterSpawn,
-        },
+        cgroup: cgroupPlan,
       });
       undo.push(async () => {
         executor.kill();

@@ -32,6 +32,12 @@ export {
   type RunAs,
 } from "./identity.ts";
 export { type BindMount, JOB_WORK_DIR } from "../executor/protocol.ts";
+// A compiled program embedding the library must hand this argument to the
+// executor's entry point: the library starts executors as that same binary.
+export { EXECUTOR_ARG } from "../executor/launch.ts";
+// The limits in force and a job's output, as the library hands them out.
+export type { ResourceLimits } from "../cgroup/mod.ts";
+export type { OutputChunk, OutputReader } from "../output/mod.ts";
 export {
   DEFAULT_GRACE_MS,
   Job,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ResourceLimits } from "../cgroup/types.ts";
+import type { ResourceLimits } from "../cgroup/mod.ts";
 import { JOB_WORK_DIR } from "../executor/protocol.ts";
 import { JobSpecError } from "./errors.ts";
 import type { RunAs } from "./identity.ts";

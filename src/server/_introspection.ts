@@ -12,7 +12,7 @@ import type * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import { jobWorkerPackage } from "../api/proto.ts";
+import { jobWorkerPackage } from "../api/mod.ts";
 
 /** The service name health checks ask about for the API ("" asks about the server as a whole). */
 export const JOBWORKER_SERVICE = "jobworker.v1.JobWorker";

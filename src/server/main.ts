@@ -5,6 +5,8 @@
  *   --addr HOST:PORT       listen address (default 127.0.0.1:50051)
  *   --ca FILE              CA that client certificates must chain to (default certs/ca.pem)
  *   --cert FILE, --key FILE  the server's certificate and key (default certs/server{,-key}.pem)
+ *   --dev-certs            with no TLS flags, make development certificates in ./certs
+ *                          when they are missing (`deno task serve` passes it)
  *   --data-dir DIR         where job output is kept (default ./data)
  *   --admin CN             a CN that sees and controls all jobs; repeatable (default: admin)
  *   --allow-user CN        when given (repeatable), only these CNs and the admins may call
@@ -26,9 +28,10 @@
  *   --metrics-addr [HOST:]PORT  Prometheus metrics at /metrics (default off; host 127.0.0.1)
  *   --audit-log FILE       audit log (default DATA_DIR/audit.log); --audit-max-size SIZE
  *
- * With no TLS flags and no ./certs, development certificates are made
- * first (CA, server, and clients alice, bob, admin) and their place is
- * printed. At start, jobs recorded in the data directory are recovered:
+ * With no TLS flags, the certificates in ./certs are used; without
+ * --dev-certs none are made, and when they are missing the server exits 1
+ * saying how to make them (`deno task certs`, or --dev-certs). At start,
+ * jobs recorded in the data directory are recovered:
  * running ones adopted, ended ones listed. SIGTERM or SIGINT: stop
  * accepting calls, stop every job gracefully, remove their cgroups, exit 0.
  * SIGUSR2 (an upgrade): stop accepting calls and exit 0, leaving every job
@@ -37,10 +40,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { makeCertificates, serverCertPaths } from "../certs/mod.ts";
-import { EXECUTOR_ARG } from "../executor/launch.ts";
+import { makeCertificates } from "../certs/mod.ts";
+import { serverCertPaths, type TlsPaths } from "../certs/paths.ts";
+// The executor's entry point, not part of the library's contract: a
+// compiled server binary is also the executor (see EXECUTOR_ARG).
 import { main as executorMain } from "../executor/main.ts";
-import { JobManager } from "../job/mod.ts";
+import { EXECUTOR_ARG, JobManager } from "../job/mod.ts";
 import { limitOptions } from "./_limit_flags.ts";
 import { checkOperationsFlags, startOperations } from "./_operations.ts";
 import { sandboxOptions } from "./_sandbox_flags.ts";
@@ -54,6 +59,9 @@ Options:
   --ca FILE                 CA for client certificates (default certs/ca.pem)
   --cert FILE               server certificate (default certs/server.pem)
   --key FILE                server private key (default certs/server-key.pem)
+  --dev-certs               with none of --ca, --cert, --key: make development
+                            certificates in ./certs when they are missing (CA, server,
+                            clients alice, bob, admin); \`deno task serve\` passes it
   --data-dir DIR            job output directory (default ./data)
   --admin CN                a CN that sees all jobs; repeatable (default: admin)
   --allow-user CN           only these CNs (and admins) may call; repeatable (default: any CN
@@ -115,6 +123,36 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
 
+/** Where the server's TLS files are unless flags say otherwise. */
+const DEV_CERTS_DIR = "certs";
+const DEFAULT_TLS: TlsPaths = serverCertPaths(DEV_CERTS_DIR);
+
+/**
+ * The server's files in ./certs, with no TLS flags given. Made there first
+ * when some are missing and `make` (--dev-certs) is set; never otherwise:
+ * a server deployed without its files must fail, not quietly make and
+ * trust a CA of its own.
+ *
+ * @throws {Error} when some are missing and `make` is not set, saying how to make them
+ */
+async function developmentCertificates(options: { make: boolean }): Promise<TlsPaths> {
+  const files = [DEFAULT_TLS.ca, DEFAULT_TLS.cert, DEFAULT_TLS.key];
+  const present = await Promise.all(files.map(exists));
+  if (present.every(Boolean)) return DEFAULT_TLS;
+  if (!options.make) {
+    throw new Error(
+      `no TLS certificates: ${files.filter((_, i) => !present[i]).join(", ")} missing. ` +
+        "Make development certificates with `deno task certs`, start the server with " +
+        "--dev-certs to have them made in ./certs, or give --ca, --cert and --key",
+    );
+  }
+  await makeCertificates(DEV_CERTS_DIR);
+  console.log(
+    `Made development certificates in ./${DEV_CERTS_DIR} (CA, server, clients alice, bob, admin).`,
+  );
+  return DEFAULT_TLS;
+}
+
 function poolSizeOf(text: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) {
@@ -131,6 +169,7 @@ async function main(): Promise<number> {
       ca: { type: "string" },
       cert: { type: "string" },
       key: { type: "string" },
+      "dev-certs": { type: "boolean", default: false },
       "data-dir": { type: "string", default: "data" },
       admin: { type: "string", multiple: true },
       "allow-user": { type: "string", multiple: true },
@@ -168,20 +207,14 @@ async function main(): Promise<number> {
     throw new Error(`--shutdown-grace must be 0 or more seconds, got ${values["shutdown-grace"]}`);
   }
 
-  const defaults = serverCertPaths("certs");
-  if (values.ca === undefined && values.cert === undefined && values.key === undefined) {
-    if (!(await exists(defaults.ca))) {
-      await makeCertificates("certs");
-      console.log(
-        `Made development certificates in ./certs (CA, server, clients alice, bob, admin).`,
-      );
+  const tlsFlags = values.ca !== undefined || values.cert !== undefined || values.key !== undefined;
+  const tls = tlsFlags
+    ? {
+      ca: values.ca ?? DEFAULT_TLS.ca,
+      cert: values.cert ?? DEFAULT_TLS.cert,
+      key: values.key ?? DEFAULT_TLS.key,
     }
-  }
-  const tls = {
-    ca: values.ca ?? defaults.ca,
-    cert: values.cert ?? defaults.cert,
-    key: values.key ?? defaults.key,
-  };
+    : await developmentCertificates({ make: values["dev-certs"] });
 
   const sandbox = sandboxOptions({
     uidRange: values["job-uid-range"],

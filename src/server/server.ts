@@ -5,21 +5,21 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { jobWorkerService } from "../api/proto.ts";
-import { strictService } from "../api/strict_decode.ts";
+import { jobWorkerService, strictService } from "../api/mod.ts";
+import type { TlsPaths } from "../certs/paths.ts";
 import type { JobManager } from "../job/mod.ts";
 import type { AuthPolicy } from "./auth.ts";
 import { addIntrospection } from "./_introspection.ts";
 import type { CallObserver } from "./observe.ts";
 import { jobWorkerHandlers } from "./service.ts";
-import { serverCredentials, type TlsFiles } from "./tls.ts";
+import { serverCredentials } from "./tls.ts";
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
   /** `host:port` to listen on; port 0 picks a free port. */
   address: string;
   /** Server certificate, key, and the CA that client certificates must chain to. */
-  tls: TlsFiles;
+  tls: TlsPaths;
   /** The job library the handlers call. */
   manager: JobManager;
   /** Who may do what. */

@@ -7,18 +7,20 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { specFromStartRequest, statusToMessage } from "../api/convert.ts";
-import type {
-  ListResponseMessage,
-  OutputChunkMessage,
-  StartRequestMessage,
-  StartResponseMessage,
-  StatusRequestMessage,
-  StatusResponseMessage,
-  StopRequestMessage,
-  StreamOutputRequestMessage,
-} from "../api/proto.ts";
-import { isUndecodable } from "../api/strict_decode.ts";
+import {
+  isUndecodable,
+  type JobWorkerHandlers,
+  type ListRequestMessage,
+  type ListResponseMessage,
+  specFromStartRequest,
+  type StartRequestMessage,
+  type StartResponseMessage,
+  type StatusRequestMessage,
+  type StatusResponseMessage,
+  statusToMessage,
+  type StopRequestMessage,
+  type StopResponseMessage,
+} from "../api/mod.ts";
 import { type Job, type JobManager, JobNotFoundError } from "../job/mod.ts";
 import {
   type AuthPolicy,
@@ -164,7 +166,7 @@ const STREAM_MESSAGE_BYTES = 32 * 1024;
 /** Sends the output; resolves true when it all went out, false when the client went away. */
 async function streamOutput(
   context: ServiceContext,
-  call: grpc.ServerWritableStream<StreamOutputRequestMessage, OutputChunkMessage>,
+  call: Parameters<JobWorkerHandlers["StreamOutput"]>[0],
 ): Promise<boolean> {
   const caller = callerOf(call, context.policy);
   const request = decoded(call.request);
@@ -220,7 +222,7 @@ async function streamOutput(
  * server.addService(strictService(jobWorkerService()), jobWorkerHandlers({ manager, policy }));
  * ```
  */
-export function jobWorkerHandlers(context: ServiceContext): grpc.UntypedServiceImplementation {
+export function jobWorkerHandlers(context: ServiceContext): JobWorkerHandlers {
   const Start = unary<StartRequestMessage, StartResponseMessage>(
     context,
     "Start",
@@ -240,7 +242,7 @@ export function jobWorkerHandlers(context: ServiceContext): grpc.UntypedServiceI
       return { id: job.id, status: statusToMessage(await job.status()) };
     },
   );
-  const Stop = unary<StopRequestMessage, StatusResponseMessage>(
+  const Stop = unary<StopRequestMessage, StopResponseMessage>(
     context,
     "Stop",
     async (caller, request) => {
@@ -258,15 +260,12 @@ export function jobWorkerHandlers(context: ServiceContext): grpc.UntypedServiceI
       return { status: statusToMessage(await job.status()) };
     },
   );
-  const List = unary<unknown, ListResponseMessage>(context, "List", async (caller) => {
+  const List = unary<ListRequestMessage, ListResponseMessage>(context, "List", async (caller) => {
     const visible = context.manager.list().filter((job) => mayAccess(caller, job.owner));
     const statuses = await Promise.all(visible.map((job) => job.status()));
     return { jobs: statuses.map(statusToMessage) };
   });
-  const StreamOutput: grpc.handleServerStreamingCall<
-    StreamOutputRequestMessage,
-    OutputChunkMessage
-  > = (call) => {
+  const StreamOutput: JobWorkerHandlers["StreamOutput"] = (call) => {
     const startedAt = performance.now();
     const logOption = context.log ? { log: context.log } : {};
     const record = (err: unknown) => {
@@ -288,5 +287,5 @@ export function jobWorkerHandlers(context: ServiceContext): grpc.UntypedServiceI
       },
     );
   };
-  return { Start, Stop, Status, List, StreamOutput } as grpc.UntypedServiceImplementation;
+  return { Start, Stop, Status, List, StreamOutput };
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import { JobWorkerClient } from "../../src/api/client.ts";
-import { clientConnection } from "../../src/server/tls.ts";
+import { clientConnection } from "../../src/api/tls.ts";
 
 const [addr, ca, cert, key, countArg] = Deno.args;
 if (addr === undefined || ca === undefined || cert === undefined || key === undefined) {

@@ -33,7 +33,7 @@ import {
 } from "../../src/certs/mod.ts";
 import { type IdRange, JobManager, type JobManagerOptions } from "../../src/job/mod.ts";
 import { type RunningServer, startServer } from "../../src/server/server.ts";
-import { clientConnection } from "../../src/server/tls.ts";
+import { clientConnection } from "../../src/api/tls.ts";
 import {
   concat,
   decoder,

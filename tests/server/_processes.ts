@@ -11,7 +11,7 @@ import { assertEquals, assertMatch } from "@std/assert";
 import { join } from "node:path";
 import { JobWorkerClient } from "../../src/api/client.ts";
 import type { TlsPaths } from "../../src/certs/mod.ts";
-import { clientConnection } from "../../src/server/tls.ts";
+import { clientConnection } from "../../src/api/tls.ts";
 import {
   childrenOf,
   freePort,

@@ -1,7 +1,7 @@
 /**
  * The server program (src/server/main.ts) as its own process: clean
- * shutdown on SIGTERM, development certificates on first run, and staying
- * up while clients come and go.
+ * shutdown on SIGTERM, development certificates on first run only when
+ * asked (--dev-certs), and staying up while clients come and go.
  */
 import {
   assert,
@@ -20,6 +20,8 @@ import {
   listDir,
   rootTest,
   runCommand,
+  SERVER_MAIN,
+  spawnDeno,
   WatchedProcess,
   withTimeout,
 } from "./_fixture.ts";
@@ -118,14 +120,13 @@ rootTest(
 );
 
 rootTest(
-  "server process: with no TLS flags it makes ./certs on first run, says so, reuses them",
+  "server process: with --dev-certs and no TLS flags it makes ./certs on first run, says so, reuses them",
   async () => {
     await withProcesses(async (ctx) => {
       const cwd = join(ctx.root, "fresh");
       await Deno.mkdir(cwd);
-      const first = await startServerProcess(ctx, ["--data-dir", "data", "--shutdown-grace", "0"], {
-        cwd,
-      });
+      const flags = ["--dev-certs", "--data-dir", "data", "--shutdown-grace", "0"];
+      const first = await startServerProcess(ctx, flags, { cwd });
       assertStringIncludes(
         first.banner,
         "Made development certificates in ./certs (CA, server, clients alice, bob, admin).\n",
@@ -149,13 +150,7 @@ rootTest(
       await exitOf(first.server, 10_000);
 
       // Second run in the same directory: the certificates are kept.
-      const second = await startServerProcess(
-        ctx,
-        ["--data-dir", "data", "--shutdown-grace", "0"],
-        {
-          cwd,
-        },
-      );
+      const second = await startServerProcess(ctx, flags, { cwd });
       assert(!second.banner.includes("Made development certificates"), second.banner);
       assertEquals(await Deno.readTextFile(join(certsDir, "ca.pem")), caBefore);
       const alice = await client(ctx, certPathsFor(certsDir, "alice"), second.addr);
@@ -167,6 +162,26 @@ rootTest(
     });
   },
 );
+
+Deno.test("server process: without --dev-certs and with no ./certs it exits 1 saying how to make them", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "jobworker-no-certs-" });
+  try {
+    const run = spawnDeno([SERVER_MAIN, "--addr", "127.0.0.1:0", "--data-dir", "data"], {
+      timeoutMs: 30_000,
+      cwd,
+    });
+    const { code, out, stderr } = await run.result;
+    assertEquals(code, 1, stderr);
+    assertEquals(out, "");
+    assertMatch(stderr, /^jobworker: no TLS certificates: certs\/ca\.pem, .*missing\./);
+    assertStringIncludes(stderr, "deno task certs");
+    assertStringIncludes(stderr, "--dev-certs");
+    assertEquals(await exists(join(cwd, "certs")), false, "no certificates were made");
+    assertEquals(await exists(join(cwd, "data")), false, "nothing was started");
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
 
 // Guards the Deno pin (scripts/deno): Deno 2.9.6's node:http2 aborts in
 // nghttp2's find_stream_on_goaway_func, or segfaults, while handling a GOAWAY

@@ -10,6 +10,7 @@ import {
   assertLessOrEqual,
 } from "@std/assert";
 import type { JobWorkerClient } from "../../src/api/client.ts";
+import type { OutputChunk } from "../../src/job/mod.ts";
 import {
   concat,
   decoder,
@@ -25,10 +26,13 @@ import {
   withTimeout,
 } from "./_fixture.ts";
 
-type Chunk = { offset: number; data: Uint8Array };
-
 /** Chunks are contiguous from `offset` and together equal `expected`. */
-function assertContiguous(chunks: Chunk[], offset: number, expected: Uint8Array, what: string) {
+function assertContiguous(
+  chunks: OutputChunk[],
+  offset: number,
+  expected: Uint8Array,
+  what: string,
+) {
   let at = offset;
   for (const chunk of chunks) {
     assertEquals(chunk.offset, at, `${what}: chunk offset`);
@@ -72,7 +76,7 @@ rootTest(
         command: "sh",
         args: ["-c", "i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo tick $i; sleep 0.02; done"],
       })).id;
-      const head: Chunk[] = [];
+      const head: OutputChunk[] = [];
       for await (const chunk of alice.streamOutput(running)) {
         head.push(chunk);
         if (head.length === 3) break; // cancels the call
@@ -115,7 +119,7 @@ rootTest("streams: 100 concurrent followers of a running job each get every byte
       const first = Promise.withResolvers<void>();
       firstChunk.push(first);
       return (async () => {
-        const chunks: Chunk[] = [];
+        const chunks: OutputChunk[] = [];
         for await (const chunk of clients[i % 10]!.streamOutput(id)) {
           chunks.push(chunk);
           first.resolve();

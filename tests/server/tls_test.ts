@@ -58,7 +58,7 @@ function onlyJobs(ctx: ServerContext, allowed: string[]): void {
   assertEquals(ctx.manager.list().map((j) => j.id), allowed);
 }
 
-// Deno's TLS refuses an IP address as SNI name (see src/server/tls.ts); raw
+// Deno's TLS refuses an IP address as SNI name (see src/api/tls.ts); raw
 // clients dialing 127.0.0.1 therefore name the server "localhost", a SAN
 // of the server certificate, so only the credentials differ from a control.
 const RAW_OPTIONS: grpc.ChannelOptions = { "grpc.ssl_target_name_override": "localhost" };
