@@ -6,41 +6,10 @@
  */
 import { cstr, cstrArray, libc, syscallNumber } from "./_libc.ts";
 import { check, checkReturned, SyscallError } from "./errors.ts";
+import { SIGNALS } from "../src/signals/mod.ts";
 
-/** Linux signal numbers (x86-64 and arm64) by name. */
-export const SIGNALS: Readonly<Record<string, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGILL: 4,
-  SIGTRAP: 5,
-  SIGABRT: 6,
-  SIGBUS: 7,
-  SIGFPE: 8,
-  SIGKILL: 9,
-  SIGUSR1: 10,
-  SIGSEGV: 11,
-  SIGUSR2: 12,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-  SIGSTKFLT: 16,
-  SIGCHLD: 17,
-  SIGCONT: 18,
-  SIGSTOP: 19,
-  SIGTSTP: 20,
-  SIGTTIN: 21,
-  SIGTTOU: 22,
-  SIGURG: 23,
-  SIGXCPU: 24,
-  SIGXFSZ: 25,
-  SIGVTALRM: 26,
-  SIGPROF: 27,
-  SIGWINCH: 28,
-  SIGIO: 29,
-  SIGPWR: 30,
-  SIGSYS: 31,
-};
+/** Linux signal numbers by name: kept in src/signals/, which has no FFI, so the CLI shares it. */
+export { SIGNALS };
 
 /** The name of a signal number, e.g. `SIGKILL`, or `SIG<n>` for real-time signals. */
 export function signalName(signal: number): string {

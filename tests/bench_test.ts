@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { fileURLToPath } from "node:url";
+import { succeeds } from "./_support/commands.ts";
 import { rootTest } from "./_support/host.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -33,13 +34,9 @@ function benchLeftovers(): string[] {
   return found;
 }
 
-async function hasCCore(): Promise<boolean> {
-  const out = await new Deno.Command("/usr/bin/python3", {
-    args: ["-c", "import grpc"],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => null);
-  return out?.success === true;
+/** Whether Debian's python3-grpcio (the C-core client) is installed. */
+function hasCCore(): Promise<boolean> {
+  return succeeds("/usr/bin/python3", ["-c", "import grpc"]);
 }
 
 rootTest(

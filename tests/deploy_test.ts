@@ -259,6 +259,7 @@ Deno.test("the unit's ExecStart= flags are the server's, with values where they 
     "--data-dir",
     "--key",
     "--shutdown-grace",
+    "--supervise",
   ]);
   const value = (flag: string) => args[args.indexOf(flag) + 1];
   assertEquals(value("--addr"), "127.0.0.1:50051");

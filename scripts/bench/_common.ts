@@ -156,18 +156,19 @@ export async function run(command: string, args: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-/** Whether `command` can be found on PATH. */
-export async function have(command: string): Promise<boolean> {
+/** Whether `command args...` runs and exits with 0 (false also when it cannot start at all). */
+export async function succeeds(command: string, args: string[]): Promise<boolean> {
   try {
-    const out = await new Deno.Command("sh", {
-      args: ["-c", `command -v ${command}`],
-      stdout: "null",
-      stderr: "null",
-    }).output();
+    const out = await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output();
     return out.success;
   } catch {
     return false;
   }
+}
+
+/** Whether `command` can be found on PATH. */
+export function have(command: string): Promise<boolean> {
+  return succeeds("sh", ["-c", `command -v ${command}`]);
 }
 
 /** Resolves after `ms`. */

@@ -63,42 +63,36 @@ def chunk_data(message):
     return data
 
 
-def channel(addr, certs, user):
+def _credentials(certs, user):
+    """The TLS credentials of `user` from the certificates directory `certs`."""
+
     def read(name):
         with open(os.path.join(certs, name), "rb") as f:
             return f.read()
 
-    creds = grpc.ssl_channel_credentials(
+    return grpc.ssl_channel_credentials(
         root_certificates=read("ca.pem"),
         private_key=read(user + "-key.pem"),
         certificate_chain=read(user + ".pem"),
     )
-    options = [
-        ("grpc.ssl_target_name_override", "localhost"),
-        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ]
-    return grpc.secure_channel(addr, creds, options)
+
+
+_OPTIONS = [
+    ("grpc.ssl_target_name_override", "localhost"),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+]
+
+
+def channel(addr, certs, user):
+    return grpc.secure_channel(addr, _credentials(certs, user), _OPTIONS)
 
 
 def aio_channel(addr, certs, user):
     from grpc import aio
 
-    def read(name):
-        with open(os.path.join(certs, name), "rb") as f:
-            return f.read()
-
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=read("ca.pem"),
-        private_key=read(user + "-key.pem"),
-        certificate_chain=read(user + ".pem"),
-    )
-    options = [
-        ("grpc.ssl_target_name_override", "localhost"),
-        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-        # One TCP connection per channel, not one shared by all channels.
-        ("grpc.use_local_subchannel_pool", 1),
-    ]
-    return aio.secure_channel(addr, creds, options)
+    # One TCP connection per channel, not one shared by all channels.
+    options = _OPTIONS + [("grpc.use_local_subchannel_pool", 1)]
+    return aio.secure_channel(addr, _credentials(certs, user), options)
 
 
 def stream_call(ch):

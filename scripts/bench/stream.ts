@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import type { JobWorkerClient } from "../../src/api/client.ts";
 import { serverCertPaths } from "../../src/certs/paths.ts";
-import { round, rssMiB, run, sleep, summarize, type Summary, table } from "./_common.ts";
+import { round, rssMiB, run, sleep, succeeds, summarize, type Summary, table } from "./_common.ts";
 import { type BenchServer, startBenchServer } from "./_server.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -30,17 +30,8 @@ export async function waitEnded(client: JobWorkerClient, id: string): Promise<vo
 }
 
 /** Whether the C-core client can run (python3-grpcio installed). */
-export async function haveCCore(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command(PYTHON, {
-      args: ["-c", "import grpc"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
+export function haveCCore(): Promise<boolean> {
+  return succeeds(PYTHON, ["-c", "import grpc"]);
 }
 
 /** Runs the C-core client; its JSON report. */

@@ -16,33 +16,23 @@ import {
   makeCertificates,
   serverCertPaths,
 } from "./mod.ts";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(command: string, args: string[]): Promise<Run> {
-  const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-}
+import { runCommand, type RunResult } from "../../tests/_support/commands.ts";
+import { withTempDir } from "../../tests/_support/fs.ts";
 
 async function openssl(...args: string[]): Promise<string> {
-  const result = await run("openssl", args);
-  assertEquals(result.code, 0, `openssl ${args.join(" ")}: ${result.stderr}`);
-  return result.stdout;
+  const result = await runCommand("openssl", args);
+  assertEquals(result.code, 0, `openssl ${args.join(" ")}: ${result.err}`);
+  return result.out;
 }
 
 function text(cert: string): Promise<string> {
   return openssl("x509", "-in", cert, "-noout", "-text");
 }
 
-function verify(ca: string, cert: string, purpose?: string): Promise<Run> {
+function verify(ca: string, cert: string, purpose?: string): Promise<RunResult> {
   const args = ["verify", "-CAfile", ca];
   if (purpose !== undefined) args.push("-purpose", purpose);
-  return run("openssl", [...args, cert]);
+  return runCommand("openssl", [...args, cert]);
 }
 
 async function validityDays(cert: string): Promise<number> {
@@ -59,14 +49,8 @@ function mode(path: string): number {
   return (Deno.statSync(path).mode ?? 0) & 0o777;
 }
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "jobworker-certs-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+/** The prefix of this file's temporary directories. */
+const TEMP_PREFIX = "jobworker-certs-test-";
 
 Deno.test("makes a CA, a server and default clients with the right extensions", async () => {
   await withTempDir(async (tmp) => {
@@ -120,7 +104,7 @@ Deno.test("makes a CA, a server and default clients with the right extensions", 
       // A client certificate must not pass as a server's.
       const asServer = await verify(paths.ca, paths.cert, "sslserver");
       assertNotEquals(asServer.code, 0);
-      assertStringIncludes(asServer.stderr, "unsuitable certificate purpose");
+      assertStringIncludes(asServer.err, "unsuitable certificate purpose");
     }
     assertEquals((await verify(result.ca.cert, result.server.cert, "sslserver")).code, 0);
     assertNotEquals((await verify(result.ca.cert, result.server.cert, "sslclient")).code, 0);
@@ -146,7 +130,7 @@ Deno.test("makes a CA, a server and default clients with the right extensions", 
       "server-key.pem",
       "server.pem",
     ]);
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("default validity is 30 days", async () => {
@@ -157,7 +141,7 @@ Deno.test("default validity is 30 days", async () => {
       const days = await validityDays(c.cert);
       assert(days > 29 && days <= 31, `${c.cert}: ${days} days`);
     }
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("a second call reuses the CA and valid certificates, adding only new clients", async () => {
@@ -192,7 +176,7 @@ Deno.test("a second call reuses the CA and valid certificates, adding only new c
     // bob was not asked for, and is left as it was (still valid).
     const bob = certPathsFor(dir, "bob");
     assertEquals((await verify(bob.ca, bob.cert, "sslclient")).code, 0);
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("invalid or incomplete certificates are replaced, the CA kept", async () => {
@@ -223,7 +207,7 @@ Deno.test("invalid or incomplete certificates are replaced, the CA kept", async 
     // ::1 is now present, whatever form openssl prints it in: kept.
     const third = await makeCertificates(dir, { clients: ["alice"], serverNames: ["::1"] });
     assertEquals(third.server.created, false);
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("force recreates everything, the CA included", async () => {
@@ -237,7 +221,7 @@ Deno.test("force recreates everything, the CA included", async () => {
     assertNotEquals(Deno.readFileSync(join(dir, "ca.pem")), caPem);
     assertEquals(forced.notes.length, 1);
     assertStringIncludes(forced.notes[0] ?? "", "made with the previous CA are no longer valid");
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("a broken CA is an error naming force, not silently replaced", async () => {
@@ -253,7 +237,7 @@ Deno.test("a broken CA is an error naming force, not silently replaced", async (
     Deno.removeSync(join(dir, "ca-key.pem"));
     await assertRejects(() => makeCertificates(dir), CertificateError, "ca-key.pem does not");
     assertEquals((await makeCertificates(dir, { force: true })).ca.created, true);
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("an expired CA is replaced together with the certificates asked for", async () => {
@@ -289,7 +273,7 @@ Deno.test("an expired CA is replaced together with the certificates asked for", 
     assertStringIncludes(result.notes[0] ?? "", "the CA expired on 2020-01-02T00:00:00Z");
     assert(result.ca.notAfter.getTime() > Date.now());
     assertEquals((await verify(result.ca.cert, result.clients.alice?.cert ?? "")).code, 0);
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("an expired client certificate is expired", async () => {
@@ -304,16 +288,23 @@ Deno.test("an expired client certificate is expired", async () => {
     assertEquals(mode(expired.key), 0o600);
     const dates = await openssl("x509", "-in", expired.cert, "-noout", "-enddate");
     assertEquals(dates.trim(), "notAfter=Jan  2 00:00:00 2020 GMT");
-    const check = await run("openssl", ["x509", "-in", expired.cert, "-noout", "-checkend", "0"]);
+    const check = await runCommand("openssl", [
+      "x509",
+      "-in",
+      expired.cert,
+      "-noout",
+      "-checkend",
+      "0",
+    ]);
     assertEquals(check.code, 1);
     const result = await verify(ca.cert, expired.cert, "sslclient");
     assertNotEquals(result.code, 0);
-    assertStringIncludes(result.stderr, "certificate has expired");
+    assertStringIncludes(result.err, "certificate has expired");
     assertMatch(
       await text(expired.cert),
       /Subject: CN = old\n[\s\S]*TLS Web Client Authentication/,
     );
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("a certificate signed by another CA fails verification against ours", async () => {
@@ -331,11 +322,11 @@ Deno.test("a certificate signed by another CA fails verification against ours", 
     for (const cert of [mallory.cert, fakeAlice.cert]) {
       const ours = await verify(ca.cert, cert, "sslclient");
       assertNotEquals(ours.code, 0);
-      assertStringIncludes(ours.stderr, "unable to get local issuer certificate");
+      assertStringIncludes(ours.err, "unable to get local issuer certificate");
       assertEquals((await verify(other.cert, cert, "sslclient")).code, 0);
     }
     assertStringIncludes(await text(other.cert), "Subject: CN = Other CA");
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("makeCertificate can make a server certificate with chosen names", async () => {
@@ -353,7 +344,7 @@ Deno.test("makeCertificate can make a server certificate with chosen names", asy
     assertStringIncludes(san, "DNS:elsewhere.test");
     assert(!san.includes("localhost"));
     assertLessOrEqual(await validityDays(wrongHost.cert), 3);
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("invalid options are refused before anything is written", async () => {
@@ -374,7 +365,7 @@ Deno.test("invalid options are refused before anything is written", async () => 
       assertMatch(err.message, /^Cannot create certificates: /);
     }
     await assertRejects(() => Deno.stat(dir), Deno.errors.NotFound);
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("a failing openssl step is named in a one-line error", async () => {
@@ -389,46 +380,47 @@ Deno.test("a failing openssl step is named in a one-line error", async () => {
       /^Cannot create certificate "x": openssl ca failed \(client certificate "x" signing\): \S/,
     );
     assert(!err.message.includes("\n"));
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("the certs command makes certificates and reports where they went", async () => {
   await withTempDir(async (tmp) => {
     const dir = join(tmp, "out");
     const main = new URL("./main.ts", import.meta.url).pathname;
-    const deno = (...args: string[]) => run(Deno.execPath(), ["run", "--allow-all", main, ...args]);
+    const deno = (...args: string[]) =>
+      runCommand(Deno.execPath(), ["run", "--allow-all", main, ...args]);
 
     const help = await deno("--help");
     assertEquals(help.code, 0);
-    assertStringIncludes(help.stdout, "--server-name NAME");
+    assertStringIncludes(help.out, "--server-name NAME");
 
     const bad = await deno("--bogus");
     assertEquals(bad.code, 2);
-    assertEquals(bad.stderr, "certs: Unknown option '--bogus' (see --help)\n");
+    assertEquals(bad.err, "certs: Unknown option '--bogus' (see --help)\n");
 
     const badDays = await deno("--dir", dir, "--days", "x");
     assertEquals(badDays.code, 2);
-    assertEquals(badDays.stderr.split("\n").length, 2);
+    assertEquals(badDays.err.split("\n").length, 2);
 
     const made = await deno("--dir", dir, "--days", "3", "--client", "carol", "--client", "dave");
-    assertEquals(made.code, 0, made.stderr);
-    assertStringIncludes(made.stdout, `Certificates in ${dir}:`);
-    assertMatch(made.stdout, /CA +created +ca\.pem, ca-key\.pem/);
-    assertMatch(made.stdout, /client +created +dave\.pem, dave-key\.pem +CN "dave"/);
+    assertEquals(made.code, 0, made.err);
+    assertStringIncludes(made.out, `Certificates in ${dir}:`);
+    assertMatch(made.out, /CA +created +ca\.pem, ca-key\.pem/);
+    assertMatch(made.out, /client +created +dave\.pem, dave-key\.pem +CN "dave"/);
     assertLessOrEqual(await validityDays(join(dir, "carol.pem")), 4);
     await Deno.stat(join(dir, "dave-key.pem"));
     await assertRejects(() => Deno.stat(join(dir, "alice.pem")), Deno.errors.NotFound);
 
     const again = await deno("--dir", dir, "--client", "erin");
-    assertEquals(again.code, 0, again.stderr);
-    assertMatch(again.stdout, /CA +kept/);
-    assertMatch(again.stdout, /client +created +erin\.pem/);
+    assertEquals(again.code, 0, again.err);
+    assertMatch(again.out, /CA +kept/);
+    assertMatch(again.out, /client +created +erin\.pem/);
 
     const failed = await deno("--dir", dir, "--client", "ca");
     assertEquals(failed.code, 1);
     assertEquals(
-      failed.stderr,
+      failed.err,
       'certs: Cannot create certificates: client name "ca" is reserved\n',
     );
-  });
+  }, { prefix: TEMP_PREFIX });
 });

@@ -11,7 +11,7 @@ import { deviceProgram } from "./device_policy.ts";
 
 /**
  * Side effects of cgroupfs that a plain directory tree lacks. Unit tests pass
- * these (see ./_fake_cgroupfs.ts and `openCgroupDriver` in ./_detect.ts) to
+ * these (see tests/cgroup/_fake_cgroupfs.ts and `openCgroupDriver` in ./_detect.ts) to
  * run the real drivers against a temporary directory: the kernel creates
  * control files on mkdir, removes them on rmdir, and reacts to writes (a PID
  * written to `cgroup.procs` joins the cgroup); the hooks emulate exactly

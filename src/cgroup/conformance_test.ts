@@ -1,7 +1,7 @@
 /**
  * One behavioural suite, run against every driver backend: fake v1 and v2
  * trees in temporary directories (with the fake kernel of
- * _fake_cgroupfs.ts), and the host's real v1 or v2 hierarchy when running
+ * tests/cgroup/_fake_cgroupfs.ts), and the host's real v1 or v2 hierarchy when running
  * as root. Real-host cgroups are created only below this process's own
  * cgroup, under a unique `jobworker-test-<random>` parent, and swept away in
  * `finally` blocks even when a test fails.
@@ -17,9 +17,12 @@ import {
 import type { CgroupDriver, CgroupStats, DeviceNumber, JobCgroup } from "./types.ts";
 import { detectCgroupLayout, openCgroupDriver, type OpenCgroupOptions } from "./_detect.ts";
 import { wholeDiskOf } from "./devices.ts";
-import { FakeCgroupTree, type FakeTreeOptions } from "./_fake_cgroupfs.ts";
 import { deviceAllowLines } from "./device_policy.ts";
-import { pathExists as exists } from "./_fs.ts";
+import { FakeCgroupTree, type FakeTreeOptions } from "../../tests/cgroup/_fake_cgroupfs.ts";
+import { eventually } from "../../tests/_support/async.ts";
+import { exists, firstDirWith, readTrim } from "../../tests/_support/fs.ts";
+import { removeCgroupTree, testCgroupName } from "../../tests/_support/host.ts";
+import { parsePidList } from "../../tests/_support/proc.ts";
 
 const MiB = 2 ** 20;
 
@@ -53,18 +56,6 @@ interface Backend {
   setup(): Promise<{ fixture: Fixture; cleanup: () => Promise<void> }>;
 }
 
-function uniqueParent(): string {
-  return `jobworker-test-${crypto.randomUUID().slice(0, 8)}`;
-}
-
-async function readTrim(path: string): Promise<string> {
-  return (await Deno.readTextFile(path)).trim();
-}
-
-function pidsOf(text: string): number[] {
-  return text.split("\n").filter((l) => l.trim() !== "").map(Number);
-}
-
 /** Tracks drivers and processes so every test can release them in `finally`. */
 function makeFixture(
   base: Omit<Fixture, "options" | "open" | "spawn" | "parent">,
@@ -72,7 +63,7 @@ function makeFixture(
 ): { fixture: Fixture; release: () => Promise<void> } {
   const drivers: CgroupDriver[] = [];
   const children: Deno.ChildProcess[] = [];
-  const parent = uniqueParent();
+  const parent = testCgroupName();
   const fixture: Fixture = {
     ...base,
     parent,
@@ -142,44 +133,6 @@ function fakeBackend(name: string, tree: FakeTreeOptions): Backend {
   };
 }
 
-/** Kills whatever is left in `<own dir>/<parent>/*` and removes it all. */
-async function sweepRealParent(ownDirs: string[], parent: string): Promise<void> {
-  for (const own of ownDirs) {
-    const top = `${own}/${parent}`;
-    if (!(await exists(top))) continue;
-    const dirs: string[] = [];
-    const walk = async (dir: string) => {
-      for await (const e of Deno.readDir(dir)) {
-        if (e.isDirectory) await walk(`${dir}/${e.name}`);
-      }
-      dirs.push(dir);
-    };
-    await walk(top);
-    for (const dir of dirs) {
-      for (let i = 0; i < 100; i++) {
-        const pids = pidsOf(await Deno.readTextFile(`${dir}/cgroup.procs`).catch(() => ""));
-        for (const pid of pids) {
-          try {
-            Deno.kill(pid, "SIGKILL");
-          } catch {
-            // Gone.
-          }
-        }
-        // A test that failed mid-kill may have left the cgroup frozen.
-        await Deno.writeTextFile(`${dir}/freezer.state`, "THAWED", { create: false })
-          .catch(() => {});
-        try {
-          await Deno.remove(dir);
-          break;
-        } catch (e) {
-          if (e instanceof Deno.errors.NotFound) break;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    }
-  }
-}
-
 const isRoot = Deno.uid() === 0;
 const hostLayout = await detectCgroupLayout().catch(() => null);
 
@@ -220,7 +173,7 @@ function realBackend(version: 1 | 2): Backend {
           try {
             await release();
           } finally {
-            await sweepRealParent(ownDirs, fixture.parent);
+            await removeCgroupTree(ownDirs.map((own) => `${own}/${fixture.parent}`));
           }
         },
       };
@@ -266,24 +219,17 @@ function conformance(
   }
 }
 
-/** The first of the job's directories that holds control file `file`. */
-async function controlFile(cg: JobCgroup, file: string): Promise<string> {
-  for (const dir of cg.paths) if (await exists(`${dir}/${file}`)) return `${dir}/${file}`;
-  throw new Error(`no ${file} in ${cg.paths.join(", ")}`);
-}
-
+/** The path of control file `file` in the first of the job's directories that holds it, or null. */
 async function controlFileOrNull(cg: JobCgroup, file: string): Promise<string | null> {
-  for (const dir of cg.paths) if (await exists(`${dir}/${file}`)) return `${dir}/${file}`;
-  return null;
+  const dir = await firstDirWith(cg.paths, file);
+  return dir === null ? null : `${dir}/${file}`;
 }
 
-/** Waits until `check` holds (up to 5 s); returns whether it did. */
-async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-  for (const end = Date.now() + 5_000; Date.now() < end;) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return await check();
+/** The path of control file `file` in the first of the job's directories that holds it. */
+async function controlFile(cg: JobCgroup, file: string): Promise<string> {
+  const path = await controlFileOrNull(cg, file);
+  if (path === null) throw new Error(`no ${file} in ${cg.paths.join(", ")}`);
+  return path;
 }
 
 conformance("opens below its own cgroup; close() removes the parents it created", async (fx) => {
@@ -295,7 +241,10 @@ conformance("opens below its own cgroup; close() removes the parents it created"
     assert((await Deno.stat(p)).isDirectory, p);
   }
   for (const file of driver.homeProcsFiles) {
-    assert(pidsOf(await Deno.readTextFile(file)).includes(Deno.pid), `${Deno.pid} in ${file}`);
+    assert(
+      parsePidList(await Deno.readTextFile(file)).includes(Deno.pid),
+      `${Deno.pid} in ${file}`,
+    );
   }
   // A nested parent below an existing one: close() of the inner driver leaves the outer one.
   const inner = await fx.open(`${fx.parent}/inner`);
@@ -502,7 +451,10 @@ conformance("addProcess() moves a process in; pids() and stats() see it", async 
     await cg.addProcess(child.pid);
     assertEquals(await cg.pids(), [child.pid]);
     for (const file of cg.procsFiles) {
-      assert(pidsOf(await Deno.readTextFile(file)).includes(child.pid), `${child.pid} in ${file}`);
+      assert(
+        parsePidList(await Deno.readTextFile(file)).includes(child.pid),
+        `${child.pid} in ${file}`,
+      );
     }
     // The files a spawner writes 0 to: v1's per-thread tasks, v2's cgroup.procs; they exist.
     assertEquals(cg.spawnFiles.length, cg.procsFiles.length);
@@ -546,7 +498,10 @@ conformance(
           "sh",
           ...cg.procsFiles,
         ]);
-        assert(await eventually(async () => (await cg.pids()).length >= 6), "forks joined");
+        assert(
+          await eventually(async () => (await cg.pids()).length >= 6, { stepMs: 20 }),
+          "forks joined",
+        );
       }
       assertGreaterOrEqual((await cg.pids()).length, 3);
       await cg.kill();

@@ -13,7 +13,7 @@ import {
   readMountinfo,
   readSelfCgroup,
 } from "./_proc.ts";
-import { FakeCgroupTree } from "./_fake_cgroupfs.ts";
+import { FakeCgroupTree } from "../../tests/cgroup/_fake_cgroupfs.ts";
 
 /** This development VM: v1 "hybrid", memory nested under /process_api, cgroup2 without controllers. */
 const HYBRID_MOUNTINFO = `22 27 0:21 / /proc rw,relatime - proc proc rw

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { decodeDevT, deviceNumberOf, mountOf, parseDeviceNumber, wholeDiskOf } from "./_devices.ts";
 import { parseMountinfo } from "./_proc.ts";
+import { runCommand } from "../../tests/_support/commands.ts";
 
 /** glibc's makedev, written independently of the decoder under test. */
 function makedev(major: number, minor: number): number {
@@ -145,8 +146,8 @@ Deno.test("deviceNumberOf accepts MAJ:MIN, maps partitions to disks, rejects the
 });
 
 async function mknod(path: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command("mknod", { args: [path, ...args], stderr: "piped" }).output();
-  if (!out.success) throw new Error(`mknod ${path}: ${new TextDecoder().decode(out.stderr)}`);
+  const out = await runCommand("mknod", [path, ...args]);
+  if (out.code !== 0) throw new Error(`mknod ${path}: ${out.err}`);
 }
 
 Deno.test({

@@ -6,13 +6,12 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { openSpawnPlan } from "./hop.ts";
 import type { SpawnPlan } from "./types.ts";
+import { withTempDir } from "../../tests/_support/fs.ts";
+import { fdCount } from "../../tests/_support/proc.ts";
 
 /** Runs `fn` with a plan over empty files in a new temporary directory, removed afterwards. */
-async function withTempPlan(
-  fn: (plan: SpawnPlan, dir: string) => Promise<void> | void,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "jobworker-hop-" });
-  try {
+function withTempPlan(fn: (plan: SpawnPlan, dir: string) => Promise<void> | void): Promise<void> {
+  return withTempDir(async (dir) => {
     const plan: SpawnPlan = {
       join: [`${dir}/job-cpu-tasks`, `${dir}/job-memory-tasks`],
       home: [`${dir}/home-tasks`],
@@ -22,34 +21,29 @@ async function withTempPlan(
       await Deno.writeTextFile(file, "");
     }
     await fn(plan, dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function openFdCount(): number {
-  return [...Deno.readDirSync("/proc/self/fd")].length;
+  }, { prefix: "jobworker-hop-" });
 }
 
 Deno.test("openSpawnPlan names a file it cannot open and closes those it opened", async () => {
   await withTempPlan((plan, dir) => {
-    const before = openFdCount();
+    const before = fdCount();
     const missing = `${dir}/gone/cgroup.procs`;
     assertThrows(() => openSpawnPlan({ ...plan, home: [missing] }), Error, missing);
-    assertEquals(openFdCount(), before);
+    assertEquals(fdCount(), before);
   });
 });
 
 /** Runs `spawnInCgroup` over `plan` in a child process; returns its stdout (JSON). */
 async function hopInChild(plan: SpawnPlan, spawn: "return" | "throw"): Promise<unknown> {
   const hop = new URL("./hop.ts", import.meta.url).href;
+  const proc = new URL("../../tests/_support/proc.ts", import.meta.url).href;
   const code = `
     import { openSpawnPlan, spawnInCgroup } from ${JSON.stringify(hop)};
+    import { fdCount } from ${JSON.stringify(proc)};
     const plan = ${JSON.stringify(plan)};
-    const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
-    const before = fds();
+    const before = fdCount();
     const open = openSpawnPlan(plan);
-    const opened = fds() - before;
+    const opened = fdCount() - before;
     let result;
     try {
       result = spawnInCgroup(open, () => {
@@ -61,7 +55,7 @@ async function hopInChild(plan: SpawnPlan, spawn: "return" | "throw"): Promise<u
     } catch (err) {
       result = String(err);
     }
-    console.log(JSON.stringify({ opened, leftOpen: fds() - before, result }));
+    console.log(JSON.stringify({ opened, leftOpen: fdCount() - before, result }));
   `;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--no-config", "--no-lock", code],

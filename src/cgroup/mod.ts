@@ -42,3 +42,4 @@ export type {
 export { detectCgroupDriver, type DetectCgroupOptions } from "./detect.ts";
 export { deviceNumberOf, wholeDiskOf } from "./devices.ts";
 export { type OpenSpawnPlan, openSpawnPlan, spawnInCgroup } from "./hop.ts";
+export { enterSupervisorLeaf } from "./leaf.ts";

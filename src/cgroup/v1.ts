@@ -12,26 +12,19 @@ import type {
   FileWrite,
   JobCgroup,
   ResourceLimits,
-  SpawnPlan,
 } from "./types.ts";
 import {
   CgroupFs,
   CPU_PERIOD_US,
   cpuQuotaUs,
   integerText,
-  isNotFound,
   joinPath,
   keyedValue,
-  killAll,
   parseNumber,
   parseParent,
-  parsePids,
-  sleep,
   validateDevice,
   validateName,
-  validatePid,
   WAIT_TIMEOUT_MS,
-  waitUntil,
 } from "./_fs.ts";
 import {
   childNames,
@@ -40,7 +33,14 @@ import {
   parentChain,
   removeCreatedParents,
 } from "./_tree.ts";
-import { planSpawn } from "./_plan.ts";
+import {
+  BaseJobCgroup,
+  type BaseJobOptions,
+  killFrozen,
+  killUntilEmpty,
+  pidsMaxText,
+  pidsOrNone,
+} from "./_job.ts";
 import { deviceAllowLines } from "./device_policy.ts";
 
 /** The v1 controllers the driver uses. */
@@ -231,39 +231,24 @@ class V1Driver implements CgroupDriver {
   }
 }
 
-interface V1JobOptions {
-  fs: CgroupFs;
-  paths: string[];
+interface V1JobOptions extends Omit<BaseJobOptions, "spawnFile"> {
   dirs: V1OwnDirs;
   /** memory.memsw.* exists (kernel built with swap accounting). */
   hasMemsw: boolean;
-  /** The driver's homeSpawnFiles, for the spawn plan. */
-  home: readonly string[];
 }
 
 /** "-1" is v1's word for "no limit" in the *_in_bytes and cfs_quota_us files. */
 const UNLIMITED = "-1";
 
-class V1JobCgroup implements JobCgroup {
-  readonly name: string;
-  readonly paths: readonly string[];
-  readonly procsFiles: readonly string[];
-  readonly spawnFiles: readonly string[];
-  readonly #fs: CgroupFs;
+class V1JobCgroup extends BaseJobCgroup {
   readonly #dirs: V1OwnDirs;
   readonly #hasMemsw: boolean;
-  readonly #home: readonly string[];
 
   constructor(name: string, options: V1JobOptions) {
-    this.name = name;
-    this.#fs = options.fs;
+    // One thread moves by `tasks` without the process-wide lock a cgroup.procs move takes (~10 ms).
+    super(name, { ...options, spawnFile: "tasks" });
     this.#dirs = options.dirs;
     this.#hasMemsw = options.hasMemsw;
-    this.#home = options.home;
-    this.paths = Object.freeze([...options.paths]);
-    this.procsFiles = Object.freeze(options.paths.map((d) => joinPath(d, "cgroup.procs")));
-    // One thread moves without the process-wide lock a cgroup.procs move takes (~10 ms).
-    this.spawnFiles = Object.freeze(options.paths.map((d) => joinPath(d, "tasks")));
   }
 
   /**
@@ -313,57 +298,13 @@ class V1JobCgroup implements JobCgroup {
       }
       for (const dev of devices) add(joinPath(d.blkio, file), `${dev} ${value}`);
     }
-    if (limits.pids !== undefined) {
-      const value = limits.pids === null ? "max" : integerText("pids limit", limits.pids, {
-        min: 0,
-      });
-      add(joinPath(d.pids, "pids.max"), value);
-    }
+    if (limits.pids !== undefined) add(joinPath(d.pids, "pids.max"), pidsMaxText(limits.pids));
     return writes;
-  }
-
-  async setLimits(
-    limits: Partial<ResourceLimits>,
-    devices: readonly DeviceNumber[],
-  ): Promise<void> {
-    for (const w of this.limitWrites(limits, devices)) await this.#fs.write(w.path, w.value);
-  }
-
-  prepareSpawn(
-    limits: Partial<ResourceLimits>,
-    devices: readonly DeviceNumber[],
-  ): Promise<SpawnPlan> {
-    return planSpawn(this, { limits, devices, home: this.#home });
-  }
-
-  async addProcess(pid: number): Promise<void> {
-    validatePid(pid);
-    for (const file of this.procsFiles) {
-      try {
-        await this.#fs.write(file, String(pid));
-      } catch (e) {
-        throw new Error(
-          `Cannot add process ${pid} to cgroup "${this.name}": ${
-            e instanceof Error ? e.message : e
-          }`,
-          { cause: e },
-        );
-      }
-    }
-  }
-
-  /** The union over all hierarchies, so a process that joined only some is not missed. */
-  async pids(): Promise<number[]> {
-    const all = new Set<number>();
-    for (const file of this.procsFiles) {
-      for (const pid of parsePids(await this.#fs.read(file))) all.add(pid);
-    }
-    return [...all].sort((a, b) => a - b);
   }
 
   async stats(): Promise<CgroupStats> {
     const d = this.#dirs;
-    const read = (dir: string, file: string) => this.#fs.readOptional(joinPath(dir, file));
+    const read = (dir: string, file: string) => this.fs.readOptional(joinPath(dir, file));
     const [usage, current, peak, oom, pids] = await Promise.all([
       read(d.cpuacct, "cpuacct.usage"),
       read(d.memory, "memory.usage_in_bytes"),
@@ -380,15 +321,6 @@ class V1JobCgroup implements JobCgroup {
     };
   }
 
-  async #pidsOrNone(): Promise<number[]> {
-    try {
-      return await this.pids();
-    } catch (e) {
-      if (isNotFound(e)) return [];
-      throw e;
-    }
-  }
-
   /**
    * v1 has no cgroup.kill. With the freezer hierarchy the cgroup is frozen
    * first so nothing can fork while the listed PIDs are killed; the
@@ -398,36 +330,29 @@ class V1JobCgroup implements JobCgroup {
   async kill(): Promise<void> {
     const deadline = Date.now() + WAIT_TIMEOUT_MS;
     const freezer = this.#dirs.freezer;
-    if (freezer !== null && (await this.#pidsOrNone()).length > 0) {
+    if (freezer !== null && (await pidsOrNone(this)).length > 0) {
       const state = joinPath(freezer, "freezer.state");
-      await this.#fs.write(state, "FROZEN");
-      try {
-        // A task stuck in the kernel can keep the cgroup FREEZING; kill anyway after a while.
-        await waitUntil(
-          async () => (await this.#fs.read(state)).trim() === "FROZEN",
-          Math.min(deadline, Date.now() + 1_000),
-        );
-        killAll(await this.#pidsOrNone());
-      } finally {
-        await this.#fs.write(state, "THAWED");
-      }
+      await killFrozen(this, {
+        deadline,
+        freezer: {
+          freeze: () => this.fs.write(state, "FROZEN"),
+          // FREEZING until every task is stopped.
+          isFrozen: async () => (await this.fs.read(state)).trim() === "FROZEN",
+          thaw: () => this.fs.write(state, "THAWED"),
+        },
+      });
     }
-    for (let delay = 2;; delay = Math.min(delay * 2, 50)) {
-      const pids = await this.#pidsOrNone();
-      if (pids.length === 0) return;
-      if (Date.now() >= deadline) {
-        throw new Error(
+    await killUntilEmpty(async () => {
+      const pids = await pidsOrNone(this);
+      return pids.length === 0 ? null : pids;
+    }, {
+      deadline,
+      timeoutError: (pids) =>
+        new Error(
           `Cannot kill cgroup "${this.name}" (${this.paths[0]}): processes ${
             pids.slice(0, 10).join(", ")
           } still present after ${WAIT_TIMEOUT_MS} ms`,
-        );
-      }
-      killAll(pids);
-      await sleep(delay);
-    }
-  }
-
-  async destroy(): Promise<void> {
-    for (const dir of [...this.paths].reverse()) await this.#fs.rmdir(dir);
+        ),
+    });
   }
 }

@@ -12,7 +12,6 @@ import type {
   FileWrite,
   JobCgroup,
   ResourceLimits,
-  SpawnPlan,
 } from "./types.ts";
 import {
   CgroupFs,
@@ -20,19 +19,14 @@ import {
   cpuQuotaUs,
   integerText,
   isBusy,
-  isNotFound,
   joinPath,
   keyedValue,
-  killAll,
   parseNumber,
   parseParent,
   parsePids,
-  sleep,
   validateDevice,
   validateName,
-  validatePid,
   WAIT_TIMEOUT_MS,
-  waitUntil,
 } from "./_fs.ts";
 import {
   childNames,
@@ -41,7 +35,7 @@ import {
   parentChain,
   removeCreatedParents,
 } from "./_tree.ts";
-import { planSpawn } from "./_plan.ts";
+import { BaseJobCgroup, killFrozen, killUntilEmpty, pidsMaxText, pidsOrNone } from "./_job.ts";
 
 /** Controllers the driver must be able to enable. */
 const REQUIRED = ["cpu", "memory", "pids"] as const;
@@ -327,27 +321,22 @@ interface V2JobOptions {
   home: readonly string[];
 }
 
-class V2JobCgroup implements JobCgroup {
-  readonly name: string;
-  readonly paths: readonly string[];
-  readonly procsFiles: readonly string[];
-  readonly spawnFiles: readonly string[];
-  readonly #fs: CgroupFs;
+class V2JobCgroup extends BaseJobCgroup {
   readonly #dir: string;
   readonly #hasIo: boolean;
   readonly #hasSwapMax: boolean;
-  readonly #home: readonly string[];
 
   constructor(name: string, options: V2JobOptions) {
-    this.name = name;
-    this.#fs = options.fs;
+    // v2 moves whole processes: a spawner joins by cgroup.procs too.
+    super(name, {
+      fs: options.fs,
+      paths: [options.dir],
+      spawnFile: "cgroup.procs",
+      home: options.home,
+    });
     this.#dir = options.dir;
     this.#hasIo = options.hasIo;
     this.#hasSwapMax = options.hasSwapMax;
-    this.#home = options.home;
-    this.paths = Object.freeze([options.dir]);
-    this.procsFiles = Object.freeze([joinPath(options.dir, "cgroup.procs")]);
-    this.spawnFiles = this.procsFiles;
   }
 
   /**
@@ -393,49 +382,12 @@ class V2JobCgroup implements JobCgroup {
         for (const dev of devices) add("io.max", `${dev} ${io.join(" ")}`);
       }
     }
-    if (limits.pids !== undefined) {
-      const value = limits.pids === null ? "max" : integerText("pids limit", limits.pids, {
-        min: 0,
-      });
-      add("pids.max", value);
-    }
+    if (limits.pids !== undefined) add("pids.max", pidsMaxText(limits.pids));
     return writes;
   }
 
-  async setLimits(
-    limits: Partial<ResourceLimits>,
-    devices: readonly DeviceNumber[],
-  ): Promise<void> {
-    for (const w of this.limitWrites(limits, devices)) await this.#fs.write(w.path, w.value);
-  }
-
-  prepareSpawn(
-    limits: Partial<ResourceLimits>,
-    devices: readonly DeviceNumber[],
-  ): Promise<SpawnPlan> {
-    return planSpawn(this, { limits, devices, home: this.#home });
-  }
-
-  async addProcess(pid: number): Promise<void> {
-    validatePid(pid);
-    try {
-      await this.#fs.write(joinPath(this.#dir, "cgroup.procs"), String(pid));
-    } catch (e) {
-      throw new Error(
-        `Cannot add process ${pid} to cgroup "${this.name}": ${e instanceof Error ? e.message : e}`,
-        { cause: e },
-      );
-    }
-  }
-
-  async pids(): Promise<number[]> {
-    return parsePids(await this.#fs.read(joinPath(this.#dir, "cgroup.procs"))).sort((a, b) =>
-      a - b
-    );
-  }
-
   async stats(): Promise<CgroupStats> {
-    const read = (file: string) => this.#fs.readOptional(joinPath(this.#dir, file));
+    const read = (file: string) => this.fs.readOptional(joinPath(this.#dir, file));
     const [cpu, current, peak, events, pids] = await Promise.all([
       read("cpu.stat"),
       read("memory.current"),
@@ -453,21 +405,12 @@ class V2JobCgroup implements JobCgroup {
     };
   }
 
-  async #pidsOrNone(): Promise<number[]> {
-    try {
-      return await this.pids();
-    } catch (e) {
-      if (isNotFound(e)) return [];
-      throw e;
-    }
-  }
-
   /** `populated` from cgroup.events (which also counts child cgroups), else a non-empty procs list. */
   async #populated(): Promise<boolean> {
-    const events = await this.#fs.readOptional(joinPath(this.#dir, "cgroup.events"));
+    const events = await this.fs.readOptional(joinPath(this.#dir, "cgroup.events"));
     const populated = events === null ? null : keyedValue(events, "populated");
     if (populated !== null) return populated !== 0;
-    return (await this.#pidsOrNone()).length > 0;
+    return (await pidsOrNone(this)).length > 0;
   }
 
   /**
@@ -479,37 +422,28 @@ class V2JobCgroup implements JobCgroup {
   async kill(): Promise<void> {
     const deadline = Date.now() + WAIT_TIMEOUT_MS;
     const killFile = joinPath(this.#dir, "cgroup.kill");
-    if (await this.#fs.exists(killFile)) {
-      await this.#fs.write(killFile, "1");
-    } else if ((await this.#pidsOrNone()).length > 0) {
+    if (await this.fs.exists(killFile)) {
+      await this.fs.write(killFile, "1");
+    } else if ((await pidsOrNone(this)).length > 0) {
       const freeze = joinPath(this.#dir, "cgroup.freeze");
       const events = joinPath(this.#dir, "cgroup.events");
-      await this.#fs.write(freeze, "1");
-      try {
-        await waitUntil(
-          async () => keyedValue(await this.#fs.read(events), "frozen") === 1,
-          Math.min(deadline, Date.now() + 1_000),
-        );
-        killAll(await this.#pidsOrNone());
-      } finally {
-        await this.#fs.write(freeze, "0");
-      }
+      await killFrozen(this, {
+        deadline,
+        freezer: {
+          freeze: () => this.fs.write(freeze, "1"),
+          isFrozen: async () => keyedValue(await this.fs.read(events), "frozen") === 1,
+          thaw: () => this.fs.write(freeze, "0"),
+        },
+      });
     }
-    for (let delay = 2;; delay = Math.min(delay * 2, 50)) {
-      if (!(await this.#populated())) return;
-      if (Date.now() >= deadline) {
-        const pids = await this.#pidsOrNone();
-        throw new Error(
+    // Empty means `populated 0`, which also waits for child cgroups and dying tasks.
+    await killUntilEmpty(async () => (await this.#populated()) ? await pidsOrNone(this) : null, {
+      deadline,
+      timeoutError: (pids) =>
+        new Error(
           `Cannot kill cgroup "${this.name}" (${this.#dir}): still populated after ` +
             `${WAIT_TIMEOUT_MS} ms (processes ${pids.slice(0, 10).join(", ")})`,
-        );
-      }
-      killAll(await this.#pidsOrNone());
-      await sleep(delay);
-    }
-  }
-
-  async destroy(): Promise<void> {
-    await this.#fs.rmdir(this.#dir);
+        ),
+    });
   }
 }

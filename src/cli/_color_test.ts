@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { paintState, shouldColor } from "./_color.ts";
-import { jobStatus, runningStatus } from "./_test_util.ts";
+import { jobStatus, runningStatus } from "../../tests/cli/_fixture.ts";
 
 Deno.test("shouldColor: a terminal, and neither NO_COLOR (non-empty) nor TERM=dumb", () => {
   const env = (vars: Record<string, string>) => (name: string) => vars[name];

@@ -6,7 +6,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { COMMAND_NAMES, JOB_STATES, optionsOf, OUTPUT_KINDS, type Shell } from "./args.ts";
 import { run } from "./main.ts";
-import { Sink } from "./_test_util.ts";
+import { runCommand, type RunResult, Sink, which, withTempDir } from "../../tests/cli/_fixture.ts";
 
 /** The script as the CLI prints it. */
 async function script(shell: Shell): Promise<string> {
@@ -20,19 +20,6 @@ async function script(shell: Shell): Promise<string> {
   });
   assertEquals([code, stderr.text()], [0, ""]);
   return stdout.text();
-}
-
-/** The absolute path of `name` on PATH, or null. */
-function which(name: string): string | null {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    try {
-      if (Deno.statSync(join(dir, name)).isFile) return join(dir, name);
-    } catch {
-      // Not here.
-    }
-  }
-  return null;
 }
 
 /** Registers a test that needs `shell`; without it, the test is skipped and says why. */
@@ -51,31 +38,18 @@ function shellTest(
  * Runs `shell args...` with the script in a file: its path is $SCRIPT in the
  * environment, and replaces the argument "%SCRIPT%". Killed after 10 s.
  */
-async function runShell(
+function runShell(
   path: string,
   options: { script: string; args: string[] },
-): Promise<{ code: number; out: string; err: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "jobworker-completion-" });
-  try {
+): Promise<RunResult> {
+  return withTempDir(async (dir) => {
     const file = join(dir, "script");
     await Deno.writeTextFile(file, options.script);
-    const output = await new Deno.Command(path, {
-      args: options.args.map((arg) => arg === "%SCRIPT%" ? file : arg),
+    return await runCommand(path, options.args.map((arg) => arg === "%SCRIPT%" ? file : arg), {
       env: { SCRIPT: file, HOME: dir },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(10_000),
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      out: decoder.decode(output.stdout),
-      err: decoder.decode(output.stderr),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+      timeoutMs: 10_000,
+    });
+  }, { prefix: "jobworker-completion-" });
 }
 
 Deno.test("every script names every command, option, state and output format", async () => {

@@ -7,6 +7,8 @@
  */
 import type { JobStatus } from "../job/mod.ts";
 import { escapeControl } from "./format.ts";
+// The table without FFI: the CLI runs on client machines and must not load ffi/.
+import { SIGNALS } from "../signals/mod.ts";
 
 /** jobworker itself failed while running or waiting for a job (docker's 125). */
 export const EXIT_WAIT_FAILURE = 125;
@@ -15,48 +17,9 @@ export const EXIT_JOB_FAILED = 126;
 /** A signal ended the job: 128 + its number, as shells report it. */
 export const EXIT_SIGNAL_BASE = 128;
 
-/**
- * Linux signal numbers (x86-64 and arm64) by name. The CLI keeps its own
- * table: it runs on client machines and must not load the FFI bindings
- * (ffi/process.ts) just to name signals.
- */
-const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGILL: 4,
-  SIGTRAP: 5,
-  SIGABRT: 6,
-  SIGBUS: 7,
-  SIGFPE: 8,
-  SIGKILL: 9,
-  SIGUSR1: 10,
-  SIGSEGV: 11,
-  SIGUSR2: 12,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-  SIGSTKFLT: 16,
-  SIGCHLD: 17,
-  SIGCONT: 18,
-  SIGSTOP: 19,
-  SIGTSTP: 20,
-  SIGTTIN: 21,
-  SIGTTOU: 22,
-  SIGURG: 23,
-  SIGXCPU: 24,
-  SIGXFSZ: 25,
-  SIGVTALRM: 26,
-  SIGPROF: 27,
-  SIGWINCH: 28,
-  SIGIO: 29,
-  SIGPWR: 30,
-  SIGSYS: 31,
-};
-
 /** The number of a signal name like `SIGTERM`, or `SIG<n>` (how the server names real-time signals); null if unknown. */
 export function signalNumber(name: string): number | null {
-  const known = SIGNAL_NUMBERS[name];
+  const known = SIGNALS[name];
   if (known !== undefined) return known;
   const numbered = /^SIG(\d{1,2})$/.exec(name);
   const n = numbered === null ? NaN : Number(numbered[1]);
@@ -89,7 +52,7 @@ export function exitCodeOf(status: JobStatus): number {
         const n = signalNumber(status.signal);
         return n === null ? EXIT_WAIT_FAILURE : EXIT_SIGNAL_BASE + n;
       }
-      if (status.state === "stopped") return EXIT_SIGNAL_BASE + SIGNAL_NUMBERS.SIGTERM!;
+      if (status.state === "stopped") return EXIT_SIGNAL_BASE + SIGNALS.SIGTERM!;
       // An exit code is 0..255; anything else would be a server's mistake.
       return status.exitCode !== null && status.exitCode >= 0 && status.exitCode <= 255
         ? status.exitCode

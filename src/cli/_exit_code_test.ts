@@ -6,7 +6,7 @@ import {
   exitCodeOf,
   signalNumber,
 } from "./_exit_code.ts";
-import { jobStatus, runningStatus } from "./_test_util.ts";
+import { jobStatus, runningStatus } from "../../tests/cli/_fixture.ts";
 
 Deno.test("exitCodeOf: the job's code, 128 + signal, 143 for a stop, 126 for a failure", () => {
   const ended = (overrides: Parameters<typeof jobStatus>[0]) => exitCodeOf(jobStatus(overrides));

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { concat } from "../bytes/mod.ts";
 import type { OutputChunk } from "../job/mod.ts";
 
 /** What reading ranges of the output needs of the API client. */
@@ -54,17 +55,6 @@ export function lastLinesStart(data: Uint8Array, lines: number): number {
     if (data[i] === NEWLINE && --needed === 0) return i + 1;
   }
   return 0;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /**

@@ -10,7 +10,7 @@ import {
   readRange,
   tailOfSnapshot,
 } from "./_tail.ts";
-import { bytes, FakeClient, ID } from "./_test_util.ts";
+import { bytes, FakeClient, ID } from "../../tests/cli/_fixture.ts";
 
 /** The offset where the last `lines` lines of `text` begin, the obvious way. */
 function modelStart(text: string, lines: number): number {

@@ -6,7 +6,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type JobSpec, type JobState, type LimitsInput, MAX_ID, type RunAs } from "../job/mod.ts";
+import {
+  DEFAULT_JOB_UID_RANGE,
+  type JobSpec,
+  type JobState,
+  type LimitsInput,
+  MAX_ID,
+  type RunAs,
+} from "../job/mod.ts";
 import { CertificateError } from "../certs/errors.ts";
 import { caPaths, certPathsFor, type TlsPaths } from "../certs/paths.ts";
 import { parseSize as parseSizeText } from "../units/mod.ts";
@@ -99,6 +106,16 @@ export type Command =
     offset: number;
     /** Only the last this many lines (from `offset` on), or null for all. */
     tail: number | null;
+  }
+  | {
+    /** Checks this host (see src/doctor/); asks no server. */
+    kind: "doctor";
+    /** The server's data directory to check. */
+    dataDir: string;
+    /** The server's job uid range to check. */
+    jobUidRange: { first: number; last: number };
+    /** Print the report as JSON. */
+    json: boolean;
   };
 
 /** The environment as the parser sees it: a lookup, so tests need no real environment. */
@@ -148,6 +165,9 @@ Commands:
   logs ID [-f] [--tail N] [--since OFFSET]
                                     a job's output, byte for byte
   completion bash|zsh|fish          a shell completion script
+  doctor [--data-dir DIR] [--job-uid-range FIRST-LAST] [--json]
+                                    check whether this host can isolate and
+                                    limit jobs (run it on the server's host)
 
 ${CONNECTION_HELP}
 
@@ -339,10 +359,45 @@ const COMMAND_OPTIONS = {
   completion: {},
 } as const;
 
+/** The doctor's options; it is not a client command, so it lives outside COMMAND_OPTIONS. */
+const DOCTOR_OPTIONS = {
+  "data-dir": { type: "string" },
+  "job-uid-range": { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+/** The data directory `doctor` checks when `--data-dir` is not given: the server's default. */
+export const DEFAULT_DATA_DIR = "data";
+
+const DOCTOR_HELP = `Usage: jobworker doctor [--data-dir DIR] [--job-uid-range FIRST-LAST] [--json]
+
+Checks whether jobworker's isolation and limits really work on THIS host, and
+prints a report: cgroups (version, delegation, CPU, memory, IO, pids, devices),
+namespaces, the kernel features the sandbox needs (mount_setattr, pivot_root,
+seccomp, pidfd, devpts, hidepid), root and its capabilities, the job uid range,
+and the data directory; then the sandbox's protections and an exposure score
+from 0.0 (best) to 10.0, as "systemd-analyze security" rates a unit.
+Run it on the server's host, as root; other users get the checks that need root
+skipped, with the reason. No server is asked.
+
+Options:
+  --data-dir DIR              the server's --data-dir (default ./${DEFAULT_DATA_DIR})
+  --job-uid-range FIRST-LAST  the server's --job-uid-range (default ${DEFAULT_JOB_UID_RANGE.first}-${DEFAULT_JOB_UID_RANGE.last})
+  --json                      the report as JSON
+  -h, --help                  this help
+
+Exit status: 0 nothing jobworker requires is missing (warnings allowed);
+1 a requirement is missing (a check failed); 2 usage error.
+
+Colour: statuses are coloured only when stdout is a terminal, NO_COLOR is unset
+or empty, and TERM is not "dumb".
+`;
+
 const ALL_OPTIONS: Record<string, OptionSpec> = Object.assign(
   {},
   CONNECTION_OPTIONS,
   ...Object.values(COMMAND_OPTIONS),
+  DOCTOR_OPTIONS,
 );
 
 /** An option as `node:util` parseArgs takes it. */
@@ -351,7 +406,8 @@ export type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?
 export type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 /** The help text of `command`, or the top-level help for `undefined`. */
-export function helpText(command?: CommandName): string {
+export function helpText(command?: CommandName | "doctor"): string {
+  if (command === "doctor") return DOCTOR_HELP;
   return command === undefined ? TOP_HELP : COMMAND_HELP[command];
 }
 
@@ -721,6 +777,9 @@ export function parseCommandLine(args: string[], env: EnvLookup): Command {
     );
   }
   const name = nameToken.value;
+  if (name === "doctor") {
+    return parseDoctor([...argv.slice(0, nameToken.index), ...argv.slice(nameToken.index + 1)]);
+  }
   if (!isCommandName(name)) {
     throw new UsageError(`unknown command ${JSON.stringify(name)} (see --help)`);
   }
@@ -797,4 +856,39 @@ export function parseCommandLine(args: string[], env: EnvLookup): Command {
       };
     }
   }
+}
+
+/** `FIRST-LAST`, both whole numbers, 0 (root) excluded. */
+function parseUidRange(text: string): { first: number; last: number } {
+  const m = /^(\d+)-(\d+)$/.exec(text);
+  const first = Number(m?.[1]);
+  const last = Number(m?.[2]);
+  if (m === null || first < 1 || first > last || last > MAX_ID) {
+    throw new UsageError(
+      `--job-uid-range: ${JSON.stringify(text)} is not FIRST-LAST (1 to ${MAX_ID}, FIRST <= LAST)`,
+    );
+  }
+  return { first, last };
+}
+
+/** `doctor`'s arguments (after the command name); connection options are accepted and ignored. */
+function parseDoctor(args: string[]): Command {
+  const options: Record<string, OptionSpec> = { ...CONNECTION_OPTIONS, ...DOCTOR_OPTIONS };
+  if (asksForHelp(args, options)) return { kind: "help", text: helpText("doctor") };
+  const { values, positionals } = strictParse(args, options, {
+    command: "doctor",
+    positionals: true,
+  });
+  if (positionals.length > 0) {
+    throw new UsageError(`doctor takes no arguments, got ${JSON.stringify(positionals[0])}`);
+  }
+  const dataDir = str(values, "data-dir") ?? DEFAULT_DATA_DIR;
+  if (dataDir === "") throw new UsageError("--data-dir: the path is empty");
+  const range = str(values, "job-uid-range");
+  return {
+    kind: "doctor",
+    dataDir,
+    jobUidRange: range === undefined ? { ...DEFAULT_JOB_UID_RANGE } : parseUidRange(range),
+    json: values.json === true,
+  };
 }

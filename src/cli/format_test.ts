@@ -12,22 +12,15 @@ import {
   formatWideList,
   statusToJson,
 } from "./format.ts";
+import { ID as ID1, jobStatus } from "../../tests/cli/_fixture.ts";
 
-const ID1 = "0b5e8f1c-1111-4a2b-8c3d-000000000001";
 const ID2 = "0b5e8f1c-2222-4a2b-8c3d-000000000002";
 
+/** The fake status of the CLI's tests, with the values this file's expected output is written for. */
 function status(overrides: Partial<JobStatus> = {}): JobStatus {
-  return {
-    id: ID1,
-    owner: "alice",
-    uid: 61184,
-    gid: 61184,
+  return jobStatus({
     command: "sh",
     args: ["-c", "echo hi"],
-    state: "exited",
-    exitCode: 0,
-    signal: null,
-    oomKilled: false,
     startedAt: new Date("2024-05-01T12:00:00.250Z"),
     endedAt: new Date("2024-05-01T12:00:01.500Z"),
     limits: {
@@ -38,10 +31,8 @@ function status(overrides: Partial<JobStatus> = {}): JobStatus {
       pids: 1024,
     },
     usage: { cpuNs: 12_345_678, memoryCurrentBytes: 0, memoryPeakBytes: 3 * 2 ** 20, tasks: 0 },
-    output: { bytes: 1234, maxBytes: 1073741824, truncated: false, error: null },
-    error: null,
     ...overrides,
-  };
+  });
 }
 
 Deno.test("statusToJson: exactly the documented fields, ISO times, null = unlimited", () => {

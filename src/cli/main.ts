@@ -28,6 +28,15 @@ import {
 } from "./_exit_code.ts";
 import { printLogs } from "./_logs.ts";
 import { followToEnd, PAST_ANY_OUTPUT } from "./_wait.ts";
+import {
+  DOCTOR_PROBE_ARG,
+  type DoctorOptions,
+  type DoctorReport,
+  formatReport,
+  formatReportJson,
+  runDoctor,
+  runDoctorProbe,
+} from "../doctor/mod.ts";
 
 export { EXIT_JOB_FAILED, EXIT_SIGNAL_BASE, EXIT_WAIT_FAILURE, exitCodeOf };
 
@@ -64,6 +73,8 @@ export interface CliIo {
    * SIGHUP.
    */
   onInterrupt?: (handler: () => void) => () => void;
+  /** Runs `doctor`'s checks; default {@link runDoctor} (the real host). */
+  doctor?: (options: DoctorOptions) => Promise<DoctorReport>;
 }
 
 /** Exit status: done. */
@@ -243,7 +254,7 @@ async function atMost(promise: Promise<unknown>, ms: number): Promise<void> {
 }
 
 async function execute(
-  command: Exclude<Command, { kind: "help" } | { kind: "completion" }>,
+  command: Exclude<Command, { kind: "help" } | { kind: "completion" } | { kind: "doctor" }>,
   context: Context,
 ): Promise<number> {
   const { client, out, color } = context;
@@ -372,6 +383,15 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
     }
     const isTerminal = io.isTerminal ??
       (() => io.stdout === undefined && Deno.stdout.isTerminal());
+    if (command.kind === "doctor") {
+      const report = await (io.doctor ?? runDoctor)({
+        dataDir: command.dataDir,
+        jobUidRange: command.jobUidRange,
+      });
+      const color = shouldColor({ isTerminal: isTerminal(), env });
+      await out(command.json ? formatReportJson(report) : formatReport(report, { color }));
+      return report.counts.fail > 0 ? EXIT_FAILURE : EXIT_OK;
+    }
     client = await (io.connect ?? defaultConnect)(command.connection);
     const terminal = isTerminal();
     return await execute(command, {
@@ -392,7 +412,10 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
   }
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args[0] === DOCTOR_PROBE_ARG) {
+  // A compiled CLI is also the doctor's probe child (see runDoctorProbe).
+  Deno.exit(await runDoctorProbe(Deno.args.slice(1)));
+} else if (import.meta.main) {
   // Exits at once: a detached "start -f" may leave a Stop call that only
   // ends with the job, and it must not keep the process.
   Deno.exit(await run(Deno.args));

@@ -7,7 +7,15 @@ import { ApiError } from "../api/client.ts";
 import type { JobStatus } from "../job/mod.ts";
 import type { ConnectionSettings } from "./args.ts";
 import { type ByteWriter, type CliIo, run } from "./main.ts";
-import { bytes, FakeClient, ID, jobStatus, runningStatus, Sink } from "./_test_util.ts";
+import {
+  bytes,
+  FakeClient,
+  ID,
+  jobStatus,
+  runningStatus,
+  Sink,
+  sleep,
+} from "../../tests/cli/_fixture.ts";
 
 const ALICE = ["--user", "alice"];
 
@@ -426,7 +434,7 @@ Deno.test("start -f: Ctrl-C stops the job and shows its end; a second one detach
     stdout,
     onInterrupt,
   });
-  while (!stdout.text().includes(".")) await new Promise((resolve) => setTimeout(resolve, 5));
+  while (!stdout.text().includes(".")) await sleep(5);
   interrupt!();
   const r = await running;
   assertEquals(r.code, 143);
@@ -452,7 +460,7 @@ Deno.test("start -f: Ctrl-C stops the job and shows its end; a second one detach
     onInterrupt,
     isTerminal: true,
   });
-  while (out2.text() === "") await new Promise((resolve) => setTimeout(resolve, 5));
+  while (out2.text() === "") await sleep(5);
   interrupt!();
   interrupt!();
   const d = await detaching;

@@ -1,7 +1,8 @@
 /**
  * The jobworker command-line client: `deno task cli COMMAND` with the
  * commands start, stop, status, list, logs and completion (see
- * `deno task cli --help`).
+ * `deno task cli --help`), and `doctor`, which checks the local host
+ * (src/doctor/) instead of asking a server.
  *
  * - {@link run} runs a command line in-process with injectable stdout,
  *   stderr, environment and client, and returns the exit status;

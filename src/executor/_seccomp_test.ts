@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { fileURLToPath } from "node:url";
 import { jobSeccompFilter, SECCOMP_DENIED_CALLS } from "./_seccomp.ts";
+import { succeeds } from "../../tests/_support/commands.ts";
 
 Deno.test("the job filter is whole sock_filter instructions and refuses unknown architectures", () => {
   const program = jobSeccompFilter("x86_64");
@@ -12,8 +13,7 @@ Deno.test("the job filter is whole sock_filter instructions and refuses unknown 
   assertThrows(() => jobSeccompFilter("aarch64"), Error, "no system call table for aarch64");
 });
 
-const hasUnshare = new Deno.Command("unshare", { args: ["--help"], stdout: "null", stderr: "null" })
-  .output().then((o) => o.success, () => false);
+const hasUnshare = succeeds("unshare", ["--help"]);
 
 Deno.test({
   name: "under the filter, a user namespace is refused while ordinary programs run",

@@ -35,14 +35,24 @@ import {
 export const EXECUTOR_ARG = "--jobworker-executor";
 
 /**
+ * The program this process runs, as a path that can be executed. After the
+ * file was replaced on disk (an upgrade: Deno then reports its path with
+ * " (deleted)" appended) that is /proc/self/exe, which still names the
+ * running program's file, so executors match the server that starts them.
+ */
+export function runningProgram(execPath: string = Deno.execPath()): string {
+  return execPath.endsWith(" (deleted)") ? "/proc/self/exe" : execPath;
+}
+
+/**
  * The command line that runs the executor program. From source: this Deno
  * binary running ./main.ts with all permissions. In a compiled binary: the
  * binary itself with {@link EXECUTOR_ARG}.
  */
 export function defaultExecutorCommand(): string[] {
-  if (Deno.build.standalone) return [Deno.execPath(), EXECUTOR_ARG];
+  if (Deno.build.standalone) return [runningProgram(), EXECUTOR_ARG];
   return [
-    Deno.execPath(),
+    runningProgram(),
     "run",
     "--allow-all",
     "--no-config",
@@ -302,40 +312,24 @@ export function prepareExecutor(
       assigned = true;
       writer.write(encoder.encode(JSON.stringify(config) + "\n"))
         .then(() => writer.close()).catch(() => {});
-      let ended = false;
-      const processGone = gone.then(() => {
-        ended = true;
-      });
-      const follower = new ReportFollower(config.files, {
-        processGone,
+      return followExecutor(identity, {
+        files: config.files,
+        gone,
         describeDeath: async () => {
           const s = await gone;
           const tail = (await readTail(config.files.log, LOG_TAIL_BYTES)) || early.trim();
           return tail || (s.signal ? `killed by ${s.signal}` : `exit code ${s.code}`);
         },
-      });
-      return {
-        identity,
-        startReport: follower.startReport,
-        exitReport: follower.exitReport,
-        get outputState() {
-          return follower.outputState;
-        },
-        ended: follower.done,
         logTail: async () => (await readTail(config.files.log, LOG_TAIL_BYTES)) || early.trim(),
         exitSignal: async () => (await gone).signal,
-        stop(graceMs) {
-          if (!ended) sendCommand(config.files.control, { type: "stop", graceMs });
-        },
         kill() {
-          if (ended) return;
           try {
             child.kill("SIGKILL");
           } catch {
             // It ended between the check and the kill.
           }
         },
-      };
+      });
     },
   };
 }
@@ -353,15 +347,51 @@ export function adoptExecutor(identity: ExecutorIdentity, files: JobFiles): Exec
     closeFd(pidfd);
     return null;
   }
-  let ended = false;
-  const processGone = waitReadable(pidfd).then(() => {
-    ended = true;
-    closeFd(pidfd);
-  });
-  const follower = new ReportFollower(files, {
-    processGone,
+  return followExecutor(identity, {
+    files,
+    gone: waitReadable(pidfd),
+    // Closed in the same step that marks the process ended, so kill() never signals a closed fd.
+    afterGone: () => closeFd(pidfd),
     describeDeath: async () =>
       (await readTail(files.log, LOG_TAIL_BYTES)) || "it ended while no server was watching",
+    logTail: () => readTail(files.log, LOG_TAIL_BYTES),
+    exitSignal: () => Promise.resolve(null),
+    kill: () => signalPidfd(pidfd, SIGNALS.SIGKILL!),
+  });
+}
+
+/** How a started and an adopted executor differ, for {@link followExecutor}. */
+interface FollowOptions {
+  /** The job's files: the reports are read from them, `stop` is written to one. */
+  files: JobFiles;
+  /** Resolves once the executor process is gone. */
+  gone: Promise<unknown>;
+  /** Runs once the process is gone, in the same step that marks it ended. */
+  afterGone?: () => void;
+  /** Why the executor ended without an exit report. */
+  describeDeath: () => Promise<string>;
+  /** See {@link ExecutorProcess.logTail}. */
+  logTail: () => Promise<string>;
+  /** See {@link ExecutorProcess.exitSignal}. */
+  exitSignal: () => Promise<string | null>;
+  /** SIGKILLs the process; called only while it has not ended. */
+  kill: () => void;
+}
+
+/**
+ * The {@link ExecutorProcess} of executor `identity`, whichever server
+ * started it: its reports, and `stop` and `kill`, which do nothing once the
+ * process is gone.
+ */
+function followExecutor(identity: ExecutorIdentity, options: FollowOptions): ExecutorProcess {
+  let ended = false;
+  const processGone = options.gone.then(() => {
+    ended = true;
+    options.afterGone?.();
+  });
+  const follower = new ReportFollower(options.files, {
+    processGone,
+    describeDeath: options.describeDeath,
   });
   return {
     identity,
@@ -371,13 +401,13 @@ export function adoptExecutor(identity: ExecutorIdentity, files: JobFiles): Exec
       return follower.outputState;
     },
     ended: follower.done,
-    logTail: () => readTail(files.log, LOG_TAIL_BYTES),
-    exitSignal: () => Promise.resolve(null),
+    logTail: options.logTail,
+    exitSignal: options.exitSignal,
     stop(graceMs) {
-      if (!ended) sendCommand(files.control, { type: "stop", graceMs });
+      if (!ended) sendCommand(options.files.control, { type: "stop", graceMs });
     },
     kill() {
-      if (!ended) signalPidfd(pidfd, SIGNALS.SIGKILL!);
+      if (!ended) options.kill();
     },
   };
 }

@@ -37,6 +37,7 @@ import { directoryProblem, resolveCommand } from "./_resolve.ts";
 import { type OpenSpawnPlan, openSpawnPlan, spawnInCgroup } from "../cgroup/hop.ts";
 import { PUMP_CHUNK_BYTES, pumpOutput } from "./_pump.ts";
 import { Deadline } from "./deadline.ts";
+import { concat } from "../bytes/mod.ts";
 import {
   type ExecutorConfig,
   type ExecutorReport,
@@ -75,13 +76,7 @@ function readLine(): string | null {
     }
     pending = buf.slice(0, n);
   }
-  const all = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(concat(chunks));
 }
 
 let leftover = new Uint8Array(0);

@@ -37,6 +37,8 @@ export { type BindMount, JOB_WORK_DIR } from "../executor/protocol.ts";
 export { EXECUTOR_ARG } from "../executor/launch.ts";
 // The limits in force and a job's output, as the library hands them out.
 export type { ResourceLimits } from "../cgroup/mod.ts";
+/** For a process that restarts the server from the same cgroup (see `--supervise`). */
+export { enterSupervisorLeaf } from "../cgroup/mod.ts";
 export type { OutputChunk, OutputReader } from "../output/mod.ts";
 export {
   DEFAULT_GRACE_MS,

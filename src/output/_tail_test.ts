@@ -1,21 +1,15 @@
 import { assert, assertEquals } from "@std/assert";
+import { bytes, text, withTempDir } from "../../tests/output/_fixture.ts";
 import { SharedTail } from "./_tail.ts";
-
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (data: Uint8Array) => new TextDecoder().decode(data);
 
 function active(tail: SharedTail): SharedTail {
   tail.activate(true);
   return tail;
 }
 
-async function withFile(fn: (path: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "jobworker-tail-test-" });
-  try {
-    await fn(`${dir}/out`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+/** Runs `fn` with the path of a file (not made yet) in a new temporary directory. */
+function withFile(fn: (path: string) => Promise<void>): Promise<void> {
+  return withTempDir((dir) => fn(`${dir}/out`), { prefix: "jobworker-tail-test-" });
 }
 
 Deno.test("the tail starts where the file ended and follows what is appended", async () => {

@@ -1,16 +1,14 @@
 import { assert, assertEquals, assertLess } from "@std/assert";
 import { ChangeNotifier } from "./_waiters.ts";
-import { sleep, within } from "./_test_util.ts";
+import { sleep, within, withTempDir } from "../../tests/output/_fixture.ts";
 
-async function withFile(fn: (path: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "jobworker-waiters-test-" });
-  try {
+/** Runs `fn` with the path of an empty file in a new temporary directory. */
+function withFile(fn: (path: string) => Promise<void>): Promise<void> {
+  return withTempDir(async (dir) => {
     const path = `${dir}/f`;
     await Deno.writeFile(path, new Uint8Array());
     await fn(path);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, { prefix: "jobworker-waiters-test-" });
 }
 
 /** A scripted stand-in for Deno.FsWatcher. */

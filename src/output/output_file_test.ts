@@ -13,18 +13,11 @@ import {
   sha256Hex,
   sha256sumFile,
   sleep,
+  TEMP_PREFIX,
   withOutput,
-} from "./_test_util.ts";
+  withTempDir,
+} from "../../tests/output/_fixture.ts";
 import { OutputFile } from "./output_file.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "jobworker-output-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test("create() makes an empty file with mode 0600", async () => {
   await withOutput(async (output) => {
@@ -55,7 +48,7 @@ Deno.test("create() in a missing directory names the path", async () => {
     const path = `${dir}/missing/job.out`;
     const err = await assertRejects(() => OutputFile.create(path), Error, "cannot create");
     assertStringIncludes(err.message, path);
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("open() attaches to an existing file, completed or not", async () => {
@@ -76,7 +69,7 @@ Deno.test("open() attaches to an existing file, completed or not", async () => {
     assertEquals(await pending, 1);
     await running.close();
     assertEquals(running.readerCount, 0);
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("open() of a missing path or a directory fails clearly", async () => {
@@ -88,7 +81,7 @@ Deno.test("open() of a missing path or a directory fails clearly", async () => {
     );
     assertStringIncludes(err.message, `${dir}/nope.out`);
     await assertRejects(() => OutputFile.open(dir), TypeError, "not a regular file");
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("reader() rejects invalid offsets and chunk sizes with RangeError", async () => {
@@ -130,7 +123,7 @@ Deno.test("remove() closes readers and deletes the file; a second remove() is fi
     assertEquals(output.readerCount, 0);
     await assertRejects(() => Deno.stat(output.path), Deno.errors.NotFound);
     await output.remove();
-  });
+  }, { prefix: TEMP_PREFIX });
 });
 
 Deno.test("complete() wakes every waiting reader", async () => {
@@ -197,7 +190,7 @@ Deno.test("closing and aborting waiting readers returns /proc/self/fd to its bas
   // In a process of its own: `deno test --parallel` runs other test modules in
   // this very process, which would make a process-wide fd count flaky.
   await withTempDir(async (dir) => {
-    const fixture = new URL("./_fd_leak_fixture.ts", import.meta.url).pathname;
+    const fixture = new URL("../../tests/output/_fd_leak_fixture.ts", import.meta.url).pathname;
     const result = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-all", "--quiet", fixture, dir],
       stdout: "piped",
@@ -215,5 +208,5 @@ Deno.test("closing and aborting waiting readers returns /proc/self/fd to its bas
     assertEquals([counts.readersWhileWaiting, counts.readersAfter], [20, 0]);
     assertEquals([counts.aborted, counts.nulls], [10, 10]);
     assertGreater(counts.baseline, 0);
-  });
+  }, { prefix: TEMP_PREFIX });
 });

@@ -14,7 +14,7 @@ export const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * the writer (unless the reader's chunk size is larger). Each read costs a
  * fixed ~25-30 us in Deno (a hop to the blocking thread pool), so draining
  * 1 GiB from the page cache went from ~1.9 GB/s with fixed 64 KiB chunks to
- * ~6 GB/s when growing to 1 MiB (output_bench.ts); a reader that keeps up
+ * ~6 GB/s when growing to 1 MiB (tests/output/output_bench.ts); a reader that keeps up
  * with the writer stays at the small size.
  */
 export const MAX_STREAM_CHUNK_SIZE = 1024 * 1024;

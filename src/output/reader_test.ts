@@ -15,12 +15,11 @@ import {
   sh,
   ShellAppender,
   sleep,
+  text,
   within,
   withOutput,
-} from "./_test_util.ts";
+} from "../../tests/output/_fixture.ts";
 import { MAX_STREAM_CHUNK_SIZE, type OutputChunk, OutputReader } from "./reader.ts";
-
-const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 Deno.test("reader reads from offset 0 and from a middle offset", async () => {
   await withOutput(async (output) => {

@@ -25,6 +25,7 @@
  *   --retain DURATION|COUNT  remove ended jobs older than DURATION / beyond COUNT
  *   --keep-jobs-on-exit    SIGTERM/SIGINT leave jobs running (SIGUSR2 always does)
  *   --pool-size N          executors kept prepared for fast starts (default 2)
+ *   --supervise            run the server as a child, restarting it on a crash; SIGUSR2 upgrades
  *   --metrics-addr [HOST:]PORT  Prometheus metrics at /metrics (default off; host 127.0.0.1)
  *   --audit-log FILE       audit log (default DATA_DIR/audit.log); --audit-max-size SIZE
  *
@@ -46,10 +47,12 @@ import { serverCertPaths, type TlsPaths } from "../certs/paths.ts";
 // compiled server binary is also the executor (see EXECUTOR_ARG).
 import { main as executorMain } from "../executor/main.ts";
 import { EXECUTOR_ARG, JobManager } from "../job/mod.ts";
+import { DOCTOR_PROBE_ARG, doctorLogLine, runDoctorProbe } from "../doctor/mod.ts";
 import { limitOptions } from "./_limit_flags.ts";
 import { checkOperationsFlags, startOperations } from "./_operations.ts";
 import { sandboxOptions } from "./_sandbox_flags.ts";
 import { startServer } from "./server.ts";
+import { supervise } from "./supervise.ts";
 import { dirname } from "node:path";
 
 const HELP = `Usage: deno task serve [options]
@@ -101,6 +104,11 @@ Shutdown:
   SIGUSR2                   exit leaving every job running (for an upgrade): the next
                             server on the same data directory adopts them
   --keep-jobs-on-exit       make SIGTERM and SIGINT do the same as SIGUSR2
+
+Supervision:
+  --supervise               run the server as a child and restart it when it crashes; SIGUSR2
+                            or SIGHUP restarts it in place (an upgrade: jobs keep running);
+                            for systemd units on cgroup v2 (see README, "Install as a service")
 
 Speed:
   --pool-size N             executors kept started and prepared, so that a start only
@@ -161,6 +169,16 @@ function poolSizeOf(text: string): number {
   return n;
 }
 
+/**
+ * This process's own command line without `--supervise`: how the
+ * supervisor starts each server (the same `deno run` flags, or the same
+ * compiled binary).
+ */
+function serverCommandLine(): string[] {
+  const argv = Deno.readTextFileSync("/proc/self/cmdline").split("\0").slice(0, -1);
+  return [Deno.execPath(), ...argv.slice(1).filter((arg) => arg !== "--supervise")];
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -190,6 +208,7 @@ async function main(): Promise<number> {
       retain: { type: "string", multiple: true },
       "keep-jobs-on-exit": { type: "boolean", default: false },
       "pool-size": { type: "string", default: "2" },
+      supervise: { type: "boolean", default: false },
       "metrics-addr": { type: "string" },
       "audit-log": { type: "string" },
       "audit-max-size": { type: "string" },
@@ -201,6 +220,12 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log(HELP);
     return 0;
+  }
+  if (values.supervise) {
+    return await supervise({
+      command: serverCommandLine(),
+      cgroupParent: values["cgroup-parent"],
+    });
   }
   const grace = Number(values["shutdown-grace"]);
   if (!Number.isFinite(grace) || grace < 0) {
@@ -239,6 +264,16 @@ async function main(): Promise<number> {
     metricsAddr: values["metrics-addr"],
   };
   checkOperationsFlags(operationsFlags);
+  // One line on what this host can enforce, before anything is trusted to it.
+  console.log(
+    await doctorLogLine({
+      dataDir: values["data-dir"],
+      ...(sandbox.manager.jobUidRange === undefined
+        ? {}
+        : { jobUidRange: sandbox.manager.jobUidRange }),
+      ...(limits.minFreeBytes === undefined ? {} : { minFreeBytes: limits.minFreeBytes }),
+    }),
+  );
   const manager = await JobManager.create({
     dataDir: values["data-dir"],
     cgroupParent: values["cgroup-parent"],
@@ -313,6 +348,9 @@ async function main(): Promise<number> {
 if (import.meta.main && Deno.args[0] === EXECUTOR_ARG) {
   // A compiled server binary is also the executor (see defaultExecutorCommand).
   await executorMain();
+} else if (import.meta.main && Deno.args[0] === DOCTOR_PROBE_ARG) {
+  // ...and the doctor's probe child (see defaultProbeCommand).
+  Deno.exit(await runDoctorProbe(Deno.args.slice(1)));
 } else if (import.meta.main) {
   try {
     Deno.exit(await main());

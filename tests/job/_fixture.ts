@@ -2,15 +2,16 @@
  * Shared fixtures of the job library's integration tests: a JobManager on a
  * temporary data directory with a unique cgroup parent that is always shut
  * down and removed, plus small helpers to look at what a job left on the
- * host (cgroups, processes, file descriptors). Helpers the server's tests
- * use too live in tests/_support/host.ts; this module re-exports them.
+ * host (cgroups, processes, file descriptors). Helpers the other suites
+ * use too live in tests/_support/; this module re-exports those its tests
+ * use.
  *
  * Every test here needs root (namespaces and cgroups): register them with
  * {@linkcode rootTest}, which skips them, saying why, when not run as root.
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import {
   DEFAULT_ENV,
   type Job,
@@ -18,32 +19,25 @@ import {
   type JobManagerOptions,
   type JobSpec,
 } from "../../src/job/mod.ts";
-import {
-  childrenOf,
-  concat,
-  decoder,
-  endTeardown,
-  exists,
-  mountinfo,
-  newTestCgroupParent,
-  withTimeout,
-} from "../_support/host.ts";
+import { withTimeout } from "../_support/async.ts";
+import { decoder, readChunks } from "../_support/bytes.ts";
+import { endTeardown, newTestCgroupParent, type TestCgroupParent } from "../_support/host.ts";
+import { firstDirWith, readTrim } from "../_support/fs.ts";
+import { childrenOf, mountinfo, wholeDiskOfDevice } from "../_support/proc.ts";
 
+export { sleep, waitUntil, withTimeout } from "../_support/async.ts";
+export { decoder } from "../_support/bytes.ts";
+export { runCommand, which } from "../_support/commands.ts";
+export { existing, exists } from "../_support/fs.ts";
+export { rootTest } from "../_support/host.ts";
 export {
-  decoder,
-  encoder,
-  existing,
-  exists,
+  fdCount,
   fdsInto,
+  inotifyWatchesOn,
   mountinfo,
-  ownCgroupDirs,
-  ROOT_REASON,
-  rootTest,
-  type RootTestOptions,
-  sleep,
-  waitUntil,
-  withTimeout,
-} from "../_support/host.ts";
+  pgrep,
+  wholeDiskOfDevice,
+} from "../_support/proc.ts";
 
 /** The default job environment as `env` prints it. */
 export const DEFAULT_ENV_LINES: readonly string[] = Object.entries(DEFAULT_ENV).map(
@@ -51,7 +45,7 @@ export const DEFAULT_ENV_LINES: readonly string[] = Object.entries(DEFAULT_ENV).
 );
 
 /** What a test body gets from {@linkcode withManager}. */
-export interface TestContext {
+export interface TestContext extends TestCgroupParent {
   manager: JobManager;
   /** The temporary root directory of this test (removed afterwards). */
   root: string;
@@ -62,10 +56,6 @@ export interface TestContext {
    * mode 0777, bound into every job at the same path).
    */
   scratch: string;
-  /** The unique cgroup parent, relative to this process's own cgroups. */
-  cgroupParent: string;
-  /** The parent cgroup directories, one per hierarchy (computed independently of src/). */
-  parentDirs: string[];
 }
 
 /** Options of {@linkcode withManager}. */
@@ -146,8 +136,7 @@ async function removeTempDir(root: string): Promise<void> {
     // fail with EBUSY: detach it so the next run starts clean.
     console.log(`cannot remove ${root} (${(err as Error).message}); detaching mounts below it`);
   }
-  const mounts = (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
-    .map((line) => line.split(" ")[4] ?? "")
+  const mounts = (await mountinfo()).map((m) => m.mountPoint)
     .filter((mp) => mp.startsWith(root + "/"));
   for (const mp of mounts.reverse()) {
     await new Deno.Command("umount", { args: ["-l", mp] }).output();
@@ -162,14 +151,12 @@ export function sh(script: string, extra: Omit<JobSpec, "command" | "args"> = {}
 
 /** Reads a job's whole output (following it until it ends). */
 export async function readAll(job: Job, offset = 0): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
   const reader = job.output({ offset });
   try {
-    for await (const { data } of reader) parts.push(data);
+    return await readChunks(reader);
   } finally {
     reader.close();
   }
-  return concat(parts);
 }
 
 /** A job's whole output as text. */
@@ -204,46 +191,6 @@ export async function waitForOutput(job: Job, needle: string, timeoutMs = 10_000
   throw new Error(
     `the job ended without printing ${JSON.stringify(needle)}; output: ${JSON.stringify(text)}`,
   );
-}
-
-/** Runs a host command; returns its exit code and stdout. */
-export async function run(command: string, args: string[]): Promise<{ code: number; out: string }> {
-  const result = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
-    .output();
-  return { code: result.code, out: decoder.decode(result.stdout) };
-}
-
-/** Whether `name` is an executable file in one of this process's PATH directories. */
-export async function hasCommand(name: string): Promise<boolean> {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    try {
-      const info = await Deno.stat(join(dir, name));
-      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return true;
-    } catch {
-      // Not in this directory.
-    }
-  }
-  return false;
-}
-
-/**
- * PIDs of processes whose command line matches `pattern`, like `pgrep -f`
- * but read from /proc directly: the VM's busybox has no pgrep.
- */
-export async function pgrep(pattern: string): Promise<number[]> {
-  const re = new RegExp(pattern);
-  const found: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
-    try {
-      const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
-      if (re.test(cmdline.replaceAll("\0", " ").trimEnd())) found.push(Number(entry.name));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return found.sort((a, b) => a - b);
 }
 
 /** A unique marker for command lines, findable with `pgrep -f`. */
@@ -286,44 +233,17 @@ export async function rootDisk(): Promise<string> {
   const roots = (await mountinfo()).filter((m) => m.mountPoint === "/");
   const dev = roots.at(-1)?.dev;
   if (dev === undefined) throw new Error("no mount for / in /proc/self/mountinfo");
-  const sys = `/sys/dev/block/${dev}`;
-  if (await exists(join(sys, "partition"))) {
-    const disk = dirname(await Deno.realPath(sys));
-    return (await Deno.readTextFile(join(disk, "dev"))).trim();
-  }
-  return dev;
+  return await wholeDiskOfDevice(dev) ?? dev;
 }
 
 /** The first of `job.cgroupPaths` that holds control file `file` (e.g. memory.limit_in_bytes). */
 export async function cgroupDirWith(job: Job, file: string): Promise<string> {
-  for (const dir of job.cgroupPaths) if (await exists(join(dir, file))) return dir;
+  const dir = await firstDirWith(job.cgroupPaths, file);
+  if (dir !== null) return dir;
   throw new Error(`no cgroup of job ${job.id} has ${file}: ${job.cgroupPaths.join(", ")}`);
 }
 
 /** A cgroup control file's content, trimmed. */
-export async function readControl(dir: string, file: string): Promise<string> {
-  return (await Deno.readTextFile(join(dir, file))).trim();
-}
-
-/**
- * Inotify watches this process holds on the file at `path` (from
- * /proc/self/fdinfo): a waiting output reader keeps one on the job's output
- * file; none must be left once no reader waits.
- */
-export async function inotifyWatchesOn(path: string): Promise<number> {
-  const ino = (await Deno.stat(path)).ino!.toString(16);
-  let count = 0;
-  for await (const entry of Deno.readDir("/proc/self/fd")) {
-    try {
-      if (await Deno.readLink(`/proc/self/fd/${entry.name}`) !== "anon_inode:inotify") continue;
-      const info = await Deno.readTextFile(`/proc/self/fdinfo/${entry.name}`);
-      count += info.split("\n").filter((l) =>
-        l.startsWith("inotify ") && l.includes(` ino:${ino} `)
-      )
-        .length;
-    } catch {
-      // Closed meanwhile.
-    }
-  }
-  return count;
+export function readControl(dir: string, file: string): Promise<string> {
+  return readTrim(join(dir, file));
 }

@@ -7,17 +7,14 @@ import type { JobStatus } from "../../src/job/mod.ts";
 import {
   cgroupChildren,
   childExecutors,
+  fdCount,
   outputText,
   rootTest,
-  run,
+  runCommand,
   sh,
   waitForOutput,
   withManager,
 } from "./_fixture.ts";
-
-async function fdCount(): Promise<number> {
-  return (await Array.fromAsync(Deno.readDir("/proc/self/fd"))).length;
-}
 
 rootTest(
   "100 concurrent jobs all start, run at once and exit 0 with their own output",
@@ -28,8 +25,8 @@ rootTest(
       // FIFO (opened read-write, so the open never blocks) to which the test
       // writes one byte per job only once every job runs.
       const fifo = join(scratch, "barrier");
-      assertEquals((await run("mkfifo", ["-m", "666", fifo])).code, 0); // jobs are other users
-      const fdsBefore = await fdCount();
+      assertEquals((await runCommand("mkfifo", ["-m", "666", fifo])).code, 0); // jobs are other users
+      const fdsBefore = fdCount();
       const script = `echo "start $1"; exec 3<>${fifo}; read -N 1 -t 20 -u 3 go; ` +
         `sleep 1; echo "end $1 $go"`;
       const t0 = performance.now();
@@ -74,7 +71,7 @@ rootTest(
       assertEquals(await childExecutors(), []);
       // No descriptor per job is kept (pipes to executors, output handles);
       // a few process-wide ones (e.g. the inotify instance) may appear once.
-      const fdsAfter = await fdCount();
+      const fdsAfter = fdCount();
       console.log(`  open fds of the test process: ${fdsBefore} before, ${fdsAfter} after`);
       assertLessOrEqual(fdsAfter, fdsBefore + 5);
     }, { timeoutMs: 60_000 });

@@ -18,7 +18,7 @@ import {
   outputText,
   readAll,
   rootTest,
-  run,
+  runCommand,
   sh,
   sleep,
   waitForOutput,
@@ -84,7 +84,10 @@ rootTest(
   "a full data directory: the job's status says so, other output stays, starts are refused",
   async () => {
     const mnt = await Deno.makeTempDir({ prefix: "jobworker-test-small-" });
-    assertEquals((await run("mount", ["-t", "tmpfs", "-o", "size=16m", "none", mnt])).code, 0);
+    assertEquals(
+      (await runCommand("mount", ["-t", "tmpfs", "-o", "size=16m", "none", mnt])).code,
+      0,
+    );
     try {
       await withManager(async ({ manager }) => {
         const earlier = await manager.start(sh("echo kept"));
@@ -107,7 +110,7 @@ rootTest(
         );
       }, { manager: { dataDir: join(mnt, "data"), minFreeBytes: 4 * 1024 ** 2 } });
     } finally {
-      await run("umount", ["-l", mnt]);
+      await runCommand("umount", ["-l", mnt]);
       await Deno.remove(mnt, { recursive: true });
     }
   },

@@ -11,14 +11,13 @@
  * in a VM whose temp dirs are on an ext4 virtio disk.
  */
 import { assert, assertEquals, assertLess, assertStringIncludes } from "@std/assert";
-import { dirname, join } from "node:path";
 import {
   cgroupDirWith,
-  exists,
   outputText,
   readControl,
   rootTest,
   sh,
+  wholeDiskOfDevice,
   withManager,
 } from "./_fixture.ts";
 import type { Job } from "../../src/job/mod.ts";
@@ -61,10 +60,7 @@ async function diskBehind(path: string): Promise<string | null> {
   const dev = BigInt((await Deno.stat(path)).dev);
   const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
   const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
-  const sys = `/sys/dev/block/${major}:${minor}`;
-  if (major === 0n || !(await exists(sys))) return null;
-  if (!(await exists(join(sys, "partition")))) return `${major}:${minor}`;
-  return (await Deno.readTextFile(join(dirname(await Deno.realPath(sys)), "dev"))).trim();
+  return major === 0n ? null : await wholeDiskOfDevice(`${major}:${minor}`);
 }
 
 /** The IO rule the kernel holds for `disk` in the job's cgroup, as "<disk> <bytes/s>". */

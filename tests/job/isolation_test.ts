@@ -12,7 +12,7 @@ import {
   outputText,
   readControl,
   rootTest,
-  run,
+  runCommand,
   sh,
   waitForOutput,
   withManager,
@@ -22,7 +22,7 @@ rootTest(
   "ps -e inside shows only the job's own processes; the executor (PID 1) is hidden",
   async () => {
     await withManager(async ({ manager }) => {
-      const host = await run("ps", ["-e", "-o", "pid="]);
+      const host = await runCommand("ps", ["-e", "-o", "pid="]);
       const hostCount = host.out.trim().split("\n").length;
       const job = await manager.start(sh("sleep 30 & ps -e -o pid=,comm=; kill $!"));
       const status = await job.wait();
@@ -46,7 +46,7 @@ rootTest(
 
 rootTest("the network namespace has only lo, UP, with loopback routes and addresses", async () => {
   await withManager(async ({ manager }) => {
-    const hostLinks = (await run("ip", ["-o", "link"])).out.trim().split("\n");
+    const hostLinks = (await runCommand("ip", ["-o", "link"])).out.trim().split("\n");
     if (hostLinks.length < 2) console.log("note: the host itself has only lo; weaker test");
     const job = await manager.start(sh(
       "ip -o link; echo ---; ip route; echo ---; ip -4 -o addr; echo ---; " +
@@ -91,9 +91,9 @@ rootTest(
       // Make the scratch dir (which the sandbox binds into the job) a SHARED
       // mount on the host: without the executor's recursive MS_PRIVATE, the
       // sandbox's mounts would propagate here.
-      assertEquals((await run("mount", ["--bind", scratch, scratch])).code, 0);
+      assertEquals((await runCommand("mount", ["--bind", scratch, scratch])).code, 0);
       try {
-        assertEquals((await run("mount", ["--make-shared", scratch])).code, 0);
+        assertEquals((await runCommand("mount", ["--make-shared", scratch])).code, 0);
         const hostMounts = async () => (await mountinfo()).map((m) => m.mountPoint).sort();
         const before = await hostMounts();
         assert(before.includes(scratch));
@@ -109,7 +109,7 @@ rootTest(
         assertEquals((await job.wait()).exitCode, 0);
         assertEquals(await hostMounts(), before, "a mount of the sandbox stayed on the host");
       } finally {
-        await run("umount", ["-l", scratch]);
+        await runCommand("umount", ["-l", scratch]);
       }
     });
   },

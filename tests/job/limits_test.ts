@@ -15,18 +15,18 @@ import {
   cgroupChildren,
   cgroupDirWith,
   existing,
-  hasCommand,
   marker,
   outputText,
   pgrep,
   readControl,
   rootDisk,
   rootTest,
-  run,
+  runCommand,
   sh,
   sleep,
   waitForOutput,
   waitUntil,
+  which,
   withManager,
 } from "./_fixture.ts";
 import type { Job } from "../../src/job/mod.ts";
@@ -163,7 +163,7 @@ rootTest("a fork bomb stops at the pids limit; the host is fine", async () => {
     // there before it was sampled. The main shell needs no fork after
     // starting it, as it execs sleep. Everything ignores SIGTERM: the stop
     // must SIGKILL the lot.
-    const shell = (await hasCommand("bash")) ? "bash" : "sh";
+    const shell = which("bash") !== null ? "bash" : "sh";
     const job = await manager.start(sh(
       `trap '' TERM; ${shell} -c 'f(){ while :; do f & done; }; f; : ${mark}' & ` +
         `echo bomb-started; exec sleep 60`,
@@ -181,7 +181,7 @@ rootTest("a fork bomb stops at the pids limit; the host is fine", async () => {
       assertLessOrEqual(current, 20, `pids.current ${current} above the limit (sample ${i})`);
       if (i === 50) {
         // The host can still start processes.
-        const host = await run("true", []);
+        const host = await runCommand("true", []);
         assertEquals(host.code, 0);
       }
       await sleep(10);

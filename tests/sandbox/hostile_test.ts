@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { attack, probe, rootTest, type Stage, withStage } from "./_fixture.ts";
 import { marker, pgrep, sh, waitForOutput } from "../job/_fixture.ts";
+import { sha256Hex } from "../_support/bytes.ts";
 
 const EXECUTOR_MAIN = fileURLToPath(new URL("../../src/executor/main.ts", import.meta.url));
 
@@ -27,10 +28,9 @@ const EXECUTOR_MAIN = fileURLToPath(new URL("../../src/executor/main.ts", import
 const REFUSED =
   /Permission denied|Operation not permitted|Read-only file system|No such file or directory|Can't open|can't|cannot|Not permitted|not permitted|must be (super)?user|Bad address/;
 
+/** Hex SHA-256 of the file at `path`. */
 async function sha256(path: string): Promise<string> {
-  const bytes = await Deno.readFile(path);
-  return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)))
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(await Deno.readFile(path));
 }
 
 function victimDir(stage: Stage): string {

@@ -14,16 +14,17 @@
  * Every test here needs root (namespaces and cgroups): register them with
  * {@linkcode rootTest}, which ignores them when not root and says why.
  *
- * Helpers the job library's tests use too live in tests/_support/host.ts;
- * this module re-exports them.
+ * Helpers the other suites use too live in tests/_support/; this module
+ * re-exports those its tests use.
  *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { JobWorkerClient } from "../../src/api/client.ts";
+import { ApiError, JobWorkerClient } from "../../src/api/client.ts";
 import { jobWorkerClientClass } from "../../src/api/proto.ts";
 import {
   certPathsFor,
@@ -34,37 +35,23 @@ import {
 import { type IdRange, JobManager, type JobManagerOptions } from "../../src/job/mod.ts";
 import { type RunningServer, startServer } from "../../src/server/server.ts";
 import { clientConnection } from "../../src/api/tls.ts";
-import {
-  concat,
-  decoder,
-  encoder,
-  endTeardown,
-  exists,
-  newTestCgroupParent,
-  sleep,
-  waitUntil as hostWaitUntil,
-  withTimeout,
-} from "../_support/host.ts";
+import { sleep, waitUntil as pollUntil, withTimeout } from "../_support/async.ts";
+import { concat, decoder, readChunks } from "../_support/bytes.ts";
+import { endTeardown, newTestCgroupParent, type TestCgroupParent } from "../_support/host.ts";
 
-export {
-  childrenOf,
-  concat,
-  decoder,
-  encoder,
-  existing,
-  exists,
-  fdsInto,
-  ownCgroupDirs,
-  ROOT_REASON,
-  rootTest,
-  sleep,
-  withTimeout,
-} from "../_support/host.ts";
+export { sleep, withTimeout } from "../_support/async.ts";
+export { concat, decoder } from "../_support/bytes.ts";
+export { runCommand, succeeds, which } from "../_support/commands.ts";
+export { exists, listDir } from "../_support/fs.ts";
+export { rootTest } from "../_support/host.ts";
+export { fdsInto } from "../_support/proc.ts";
 
-/** Absolute paths of the programs under test. */
+/** Absolute path of the CLI under test. */
 export const CLI_MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+/** Absolute path of the server under test. */
 export const SERVER_MAIN = fileURLToPath(new URL("../../src/server/main.ts", import.meta.url));
 
+/** A job id as the server makes them (a UUID, lower case). */
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** What a CLI run produced. */
@@ -85,7 +72,7 @@ export interface CliProcess {
 }
 
 /** What a test body gets from {@linkcode withServer}. */
-export interface ServerContext {
+export interface ServerContext extends TestCgroupParent {
   /** The temporary root directory of this test (removed afterwards). */
   root: string;
   /** Certificates: ca.pem, server.pem, alice.pem, bob.pem, admin.pem and keys. */
@@ -94,10 +81,6 @@ export interface ServerContext {
   dataDir: string;
   /** A directory (mode 0777) every job sees at the same path, for files tests and jobs share. */
   scratch: string;
-  /** The unique cgroup parent, relative to this process's own cgroups. */
-  cgroupParent: string;
-  /** The parent cgroup directories, one per hierarchy (computed independently of src/). */
-  parentDirs: string[];
   manager: JobManager;
   server: RunningServer;
   port: number;
@@ -195,7 +178,7 @@ export async function withServer(
     const spawnCli = (user: string, args: string[], cliOptions: CliOptions = {}) => {
       const connection = cliOptions.byUser
         ? ["--user", user, "--certs-dir", certsDir]
-        : ["--ca", tlsFor(user).ca, "--cert", tlsFor(user).cert, "--key", tlsFor(user).key];
+        : tlsFlags(tlsFor(user));
       const proc = spawnDeno([CLI_MAIN, "--addr", addr, ...connection, ...args], {
         timeoutMs: cliOptions.timeoutMs ?? 30_000,
         cwd: root,
@@ -251,15 +234,17 @@ export async function withServer(
   await endTeardown(errors, parentDirs);
 }
 
-/**
- * Runs `deno run --allow-all <args>` as a subprocess with piped output. The
- * process is killed with SIGKILL after `timeoutMs` (its result then rejects).
- */
-export function spawnDeno(
-  args: string[],
-  options: { timeoutMs: number; cwd?: string; env?: Record<string, string> },
-): CliProcess {
-  const child = new Deno.Command(Deno.execPath(), {
+/** Options of {@linkcode denoRun}. */
+export interface DenoRunOptions {
+  /** The working directory (default: this process's). */
+  cwd?: string;
+  /** More environment variables (NO_COLOR=1 is always set). */
+  env?: Record<string, string>;
+}
+
+/** Starts `deno run --allow-all --quiet <args>` with no stdin and piped stdout and stderr. */
+function denoRun(args: readonly string[], options: DenoRunOptions = {}): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", ...args],
     stdin: "null",
     stdout: "piped",
@@ -267,6 +252,17 @@ export function spawnDeno(
     ...(options.cwd ? { cwd: options.cwd } : {}),
     env: { NO_COLOR: "1", ...(options.env ?? {}) },
   }).spawn();
+}
+
+/**
+ * Runs `deno run --allow-all <args>` as a subprocess with piped output. The
+ * process is killed with SIGKILL after `timeoutMs` (its result then rejects).
+ */
+export function spawnDeno(
+  args: string[],
+  options: { timeoutMs: number } & DenoRunOptions,
+): CliProcess {
+  const child = denoRun(args, options);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -318,7 +314,7 @@ export function waitUntil(
   timeoutMs = 5_000,
   stepMs = 20,
 ): Promise<void> {
-  return hostWaitUntil(check, what, timeoutMs, stepMs);
+  return pollUntil(check, what, timeoutMs, stepMs);
 }
 
 /** Every chunk of a job's output from `offset` over the API (follows until the job ends unless `follow: false`). */
@@ -333,12 +329,12 @@ export async function streamChunks(
 }
 
 /** The whole output from `offset` over the API (follows until the job ends). */
-export async function streamAll(
+export function streamAll(
   client: JobWorkerClient,
   id: string,
   offset = 0,
 ): Promise<Uint8Array> {
-  return concat((await streamChunks(client, id, { offset })).map((c) => c.data));
+  return readChunks(client.streamOutput(id, { offset }));
 }
 
 /** Polls the job's status until it is no longer running. */
@@ -386,17 +382,6 @@ export async function readBuffer(path: string): Promise<Buffer> {
   return Buffer.from(await Deno.readFile(path));
 }
 
-/** Entries of a directory (empty when it does not exist). */
-export async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return names.sort();
-}
-
 /** Every directory below /sys/fs/cgroup whose name is `name` (like `find -name`). */
 export async function findCgroupDirs(name: string): Promise<string[]> {
   const out = await new Deno.Command("find", {
@@ -405,42 +390,6 @@ export async function findCgroupDirs(name: string): Promise<string[]> {
     stderr: "null",
   }).output();
   return decoder.decode(out.stdout).split("\n").filter((l) => l !== "");
-}
-
-/** Runs a host command; returns exit code, stdout and stderr. */
-export async function runCommand(
-  command: string,
-  args: string[],
-  options: { stdin?: string; timeoutMs?: number } = {},
-): Promise<{ code: number; out: string; err: string }> {
-  const child = new Deno.Command(command, {
-    args,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(encoder.encode(options.stdin));
-    await writer.close();
-  }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Gone.
-    }
-  }, options.timeoutMs ?? 15_000);
-  try {
-    const result = await child.output();
-    return {
-      code: result.code,
-      out: decoder.decode(result.stdout),
-      err: decoder.decode(result.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A free TCP port on 127.0.0.1 (bound, then released). */
@@ -463,14 +412,7 @@ export class WatchedProcess {
 
   /** Starts `deno run --allow-all <args>` in `cwd`. */
   constructor(args: string[], options: { cwd?: string } = {}) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--quiet", ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      ...(options.cwd ? { cwd: options.cwd } : {}),
-    }).spawn();
+    this.#child = denoRun(args, options);
     this.#pumps = [
       this.#pump(this.#child.stdout, this.#stdout),
       this.#pump(this.#child.stderr, this.#stderr),
@@ -547,40 +489,6 @@ export class WatchedProcess {
     this.kill("SIGKILL");
     await this.status.catch(() => {});
   }
-}
-
-/**
- * Teardown after a server subprocess that may not have shut down cleanly:
- * SIGKILLs every process still in a job cgroup below `parentDirs` and removes
- * those cgroups and the parents. Returns what had been left behind.
- */
-export async function removeCgroupTree(parentDirs: readonly string[]): Promise<string[]> {
-  const left: string[] = [];
-  for (const parent of parentDirs) {
-    if (!(await exists(parent))) continue;
-    left.push(parent);
-    for await (const entry of Deno.readDir(parent)) {
-      if (!entry.isDirectory) continue;
-      const dir = join(parent, entry.name);
-      left.push(dir);
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const procs = (await Deno.readTextFile(join(dir, "cgroup.procs"))).split("\n")
-          .filter((l) => l !== "").map(Number);
-        if (procs.length === 0) break;
-        for (const pid of procs) {
-          try {
-            Deno.kill(pid, "SIGKILL");
-          } catch {
-            // Gone.
-          }
-        }
-        await sleep(20);
-      }
-      await Deno.remove(dir).catch(() => {});
-    }
-    await Deno.remove(parent).catch(() => {});
-  }
-  return left;
 }
 
 /** What a call with raw request bytes got back. */
@@ -681,11 +589,45 @@ export class RawCaller {
  * or signal it; it is killed at teardown if still running.
  */
 export function watchCli(ctx: ServerContext, user: string, args: string[]): WatchedProcess {
-  const tls = ctx.tlsFor(user);
-  const proc = new WatchedProcess(
-    [CLI_MAIN, "--addr", ctx.addr, "--ca", tls.ca, "--cert", tls.cert, "--key", tls.key, ...args],
-    { cwd: ctx.root },
-  );
+  const proc = new WatchedProcess([...cliCommand(ctx, user), ...args], { cwd: ctx.root });
   ctx.defer(() => proc.stop());
   return proc;
+}
+
+/** The CLI's connection flags for the TLS files `paths`. */
+export function tlsFlags(paths: TlsPaths): string[] {
+  return ["--ca", paths.ca, "--cert", paths.cert, "--key", paths.key];
+}
+
+/**
+ * The arguments of `deno run` that start the CLI as `user` against `ctx`'s
+ * server (by --ca/--cert/--key); the CLI's own arguments go after them.
+ */
+export function cliCommand(ctx: Pick<ServerContext, "addr" | "tlsFor">, user: string): string[] {
+  return [CLI_MAIN, "--addr", ctx.addr, ...tlsFlags(ctx.tlsFor(user))];
+}
+
+/** Fails unless the CLI run exited with 0, saying what failed and its stderr. */
+export function ok(result: CliResult, what: string): CliResult {
+  assertEquals(
+    result.code,
+    0,
+    `${what} failed: exit ${result.code}, stderr ${JSON.stringify(result.stderr)}`,
+  );
+  return result;
+}
+
+/** The id `start` printed (it must have succeeded). */
+export function startedId(result: CliResult): string {
+  return ok(result, "start").out.trim();
+}
+
+/** The ApiError of an API call that must fail (`what` names it in the failure messages). */
+export async function apiFailure(
+  call: () => Promise<unknown>,
+  what = "the call",
+): Promise<ApiError> {
+  const err = await assertRejects(call, `${what} must fail`);
+  assertInstanceOf(err, ApiError, `${what}: ${err}`);
+  return err;
 }

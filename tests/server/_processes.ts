@@ -13,42 +13,21 @@ import { JobWorkerClient } from "../../src/api/client.ts";
 import type { TlsPaths } from "../../src/certs/mod.ts";
 import { clientConnection } from "../../src/api/tls.ts";
 import {
-  childrenOf,
-  freePort,
-  ownCgroupDirs,
+  newTestCgroupParent,
   removeCgroupTree,
-  SERVER_MAIN,
-  WatchedProcess,
-  withTimeout,
-} from "./_fixture.ts";
+  type TestCgroupParent,
+  throwFirst,
+} from "../_support/host.ts";
+import { childrenOf, processesUsing } from "../_support/proc.ts";
+import { freePort, SERVER_MAIN, WatchedProcess, withTimeout } from "./_fixture.ts";
 
-/** PIDs of the processes that hold a file descriptor into `dir` (this process excepted). */
-export async function processesUsing(dir: string): Promise<number[]> {
-  const found: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    const pid = Number(entry.name);
-    if (!Number.isInteger(pid) || pid === Deno.pid) continue;
-    try {
-      for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
-        const target = await Deno.readLink(`/proc/${pid}/fd/${fd.name}`).catch(() => "");
-        if (target.startsWith(dir + "/")) {
-          found.push(pid);
-          break;
-        }
-      }
-    } catch {
-      // Gone, or not ours to look at.
-    }
-  }
-  return found.sort((a, b) => a - b);
-}
+export { processesUsing } from "../_support/proc.ts";
+export { tlsFlags } from "./_fixture.ts";
 
 /** What a server-process test works with; everything is removed afterwards. */
-export interface ProcessContext {
+export interface ProcessContext extends TestCgroupParent {
+  /** The temporary root directory of this test (removed afterwards). */
   root: string;
-  cgroupParent: string;
-  /** The parent cgroup directories (below this process's cgroups; the server inherits them). */
-  parentDirs: string[];
   /** Registers a process to stop at teardown (server: its children are killed too). */
   track(proc: WatchedProcess, options?: { server?: boolean }): WatchedProcess;
   /** Registers a client to close at teardown. */
@@ -62,9 +41,8 @@ export interface ProcessContext {
  */
 export async function withProcesses(fn: (ctx: ProcessContext) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "jobworker-test-server-" });
-  const cgroupParent = `jobworker-test-${crypto.randomUUID().slice(0, 8)}`;
+  const { cgroupParent, parentDirs } = await newTestCgroupParent();
   await Deno.writeTextFile(join(root, "cgroup-parent"), `${cgroupParent}\n`);
-  const parentDirs = (await ownCgroupDirs()).map((dir) => join(dir, cgroupParent));
   const procs: Array<{ proc: WatchedProcess; server: boolean }> = [];
   const clients: JobWorkerClient[] = [];
   const errors: unknown[] = [];
@@ -121,8 +99,7 @@ export async function withProcesses(fn: (ctx: ProcessContext) => Promise<void>):
   } catch (err) {
     errors.push(err);
   }
-  for (const err of errors.slice(1)) console.log(`also failed during teardown: ${err}`);
-  if (errors.length > 0) throw errors[0];
+  throwFirst(errors);
 }
 
 /** Starts src/server/main.ts with `args` and waits for its "listening" line. */
@@ -155,10 +132,7 @@ export async function startServerProcess(
   return { server, addr, banner };
 }
 
-export function tlsFlags(paths: TlsPaths): string[] {
-  return ["--ca", paths.ca, "--cert", paths.cert, "--key", paths.key];
-}
-
+/** An API client for `addr` with the TLS files `tls` (closed at teardown). */
 export async function client(
   ctx: ProcessContext,
   tls: TlsPaths,

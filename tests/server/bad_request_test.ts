@@ -6,30 +6,24 @@
 import {
   assert,
   assertEquals,
-  assertInstanceOf,
   assertMatch,
   assertNotEquals,
-  assertRejects,
   assertStringIncludes,
 } from "@std/assert";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { join } from "node:path";
-import { ApiError, type JobWorkerClient } from "../../src/api/client.ts";
+import type { JobWorkerClient } from "../../src/api/client.ts";
 import type { JobSpec } from "../../src/job/mod.ts";
 import {
+  apiFailure,
   type CliResult,
   listDir,
   RawCaller,
   rootTest,
+  sleep,
   streamChunks,
   withServer,
 } from "./_fixture.ts";
-
-async function failure(call: () => Promise<unknown>, what: string): Promise<ApiError> {
-  const err = await assertRejects(call, `${what} must fail`);
-  assertInstanceOf(err, ApiError, `${what}: ${err}`);
-  return err;
-}
 
 function codeName(code: number): string {
   return grpcStatus[code] ?? String(code);
@@ -77,7 +71,7 @@ rootTest("bad requests: INVALID_ARGUMENT / NOT_FOUND, and nothing changes", asyn
       ["not executable", { command: plainFile }, /"[^"]*not-a-program" is not executable/],
     ];
     for (const [what, spec, message] of cases) {
-      const err = await failure(() => alice.start(spec), what);
+      const err = await apiFailure(() => alice.start(spec), what);
       assertEquals(codeName(err.code), "INVALID_ARGUMENT", `${what}: ${err.message}`);
       assertMatch(err.message, message, `${what}: ${err.message}`);
       assertMatch(err.message, /^Cannot start job: /, what);
@@ -90,17 +84,17 @@ rootTest("bad requests: INVALID_ARGUMENT / NOT_FOUND, and nothing changes", asyn
       ["stream", (x) => streamChunks(alice, x)],
     ];
     for (const [what, call] of calls) {
-      const notFound = await failure(() => call(missing), `${what} of an unknown id`);
+      const notFound = await apiFailure(() => call(missing), `${what} of an unknown id`);
       assertEquals(codeName(notFound.code), "NOT_FOUND", `${what}: ${notFound.message}`);
       assertEquals(notFound.message, `Job "${missing}" not found`);
       for (const bad of ["abc", "../../etc", "", `${id}x`, id.toUpperCase(), `${id}/../x`]) {
-        const err = await failure(() => call(bad), `${what} of ${JSON.stringify(bad)}`);
+        const err = await apiFailure(() => call(bad), `${what} of ${JSON.stringify(bad)}`);
         assertEquals(codeName(err.code), "INVALID_ARGUMENT", `${what} ${bad}: ${err.message}`);
         assertStringIncludes(err.message, "is not a valid id");
       }
     }
     for (const grace of [-1, -0.5, Number.NEGATIVE_INFINITY, Number.NaN]) {
-      const err = await failure(() => alice.stop(id, { graceSeconds: grace }), `grace ${grace}`);
+      const err = await apiFailure(() => alice.stop(id, { graceSeconds: grace }), `grace ${grace}`);
       assertEquals(codeName(err.code), "INVALID_ARGUMENT", `grace ${grace}: ${err.message}`);
       assertMatch(err.message, /grace period/);
     }
@@ -193,7 +187,7 @@ rootTest(
       const alice = await ctx.client("alice");
       const before = await snapshot(alice, ctx.dataDir);
       for (const pids of [2 ** 31, 4294967295]) {
-        const err = await failure(
+        const err = await apiFailure(
           () => alice.start({ command: "true", limits: { pids } }),
           `pids ${pids}`,
         );
@@ -239,7 +233,7 @@ rootTest("oversized, odd and malformed requests: the right code, never INTERNAL"
     const before = await snapshot(alice, ctx.dataDir);
 
     // Arguments and environment beyond the kernel's limits: refused before any exec.
-    const bigArg = await failure(
+    const bigArg = await apiFailure(
       () => alice.start({ command: "echo", args: ["x".repeat(1024 * 1024)] }),
       "a 1 MB argument",
     );
@@ -248,7 +242,10 @@ rootTest("oversized, odd and malformed requests: the right code, never INTERNAL"
     const env = Object.fromEntries(
       Array.from({ length: 30 }, (_, i) => [`V${i}`, "y".repeat(100 * 1024)]),
     );
-    const bigEnv = await failure(() => alice.start({ command: "env", env }), "a 3 MB environment");
+    const bigEnv = await apiFailure(
+      () => alice.start({ command: "env", env }),
+      "a 3 MB environment",
+    );
     assertEquals(codeName(bigEnv.code), "INVALID_ARGUMENT");
     assertStringIncludes(bigEnv.message, "ARG_MAX");
 
@@ -283,7 +280,7 @@ rootTest("oversized, odd and malformed requests: the right code, never INTERNAL"
 
     // A 10 KB id is not echoed whole.
     const longId = "a".repeat(10 * 1024);
-    const tooLong = await failure(() => alice.status(longId), "a 10 KB id");
+    const tooLong = await apiFailure(() => alice.status(longId), "a 10 KB id");
     assertEquals(codeName(tooLong.code), "INVALID_ARGUMENT");
     assert(tooLong.message.length < 200, `echoed: ${tooLong.message.length} characters`);
     assertStringIncludes(tooLong.message, "(10240 characters)");
@@ -305,7 +302,7 @@ rootTest("oversized, odd and malformed requests: the right code, never INTERNAL"
       args: ["-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"],
     });
     const stopping = alice.stop(stubborn, { graceSeconds: 2147484 });
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     assertEquals(
       (await alice.status(stubborn)).state,
       "running",

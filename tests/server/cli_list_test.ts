@@ -5,23 +5,16 @@
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import {
-  CLI_MAIN,
-  type CliResult,
+  cliCommand,
   decoder,
+  ok,
   rootTest,
   type ServerContext,
+  startedId,
   waitEnded,
+  which,
   withServer,
 } from "./_fixture.ts";
-
-function ok(result: CliResult, what: string): CliResult {
-  assertEquals(result.code, 0, `${what}: exit ${result.code}, stderr ${result.stderr}`);
-  return result;
-}
-
-function startedId(result: CliResult): string {
-  return ok(result, "start").out.trim();
-}
 
 /** The ids of a table's rows. */
 function ids(table: string): string[] {
@@ -103,7 +96,6 @@ async function onTerminal(
   ctx: ServerContext,
   options: { user: string; args: string[]; env: string[] },
 ): Promise<{ code: number; screen: string }> {
-  const tls = ctx.tlsFor(options.user);
   const command = [
     "env",
     "-u",
@@ -113,15 +105,7 @@ async function onTerminal(
     "run",
     "--allow-all",
     "--quiet",
-    CLI_MAIN,
-    "--addr",
-    ctx.addr,
-    "--ca",
-    tls.ca,
-    "--cert",
-    tls.cert,
-    "--key",
-    tls.key,
+    ...cliCommand(ctx, options.user),
     ...options.args,
   ].map(quote).join(" ");
   const output = await new Deno.Command("script", {
@@ -134,8 +118,7 @@ async function onTerminal(
   return { code: output.code, screen: decoder.decode(output.stdout) };
 }
 
-const hasScript = new Deno.Command("sh", { args: ["-c", "command -v script"], stdout: "null" })
-  .outputSync().success;
+const hasScript = which("script") !== null;
 
 rootTest(
   "CLI colour: the state is coloured on a terminal, not with NO_COLOR or TERM=dumb, not in a pipe",
@@ -162,21 +145,12 @@ rootTest(
         );
       }
       // Not a terminal (a pipe to the test), even without NO_COLOR.
-      const tls = ctx.tlsFor("alice");
       const piped = await new Deno.Command(Deno.execPath(), {
         args: [
           "run",
           "-A",
           "--quiet",
-          CLI_MAIN,
-          "--addr",
-          ctx.addr,
-          "--ca",
-          tls.ca,
-          "--cert",
-          tls.cert,
-          "--key",
-          tls.key,
+          ...cliCommand(ctx, "alice"),
           "list",
         ],
         // Everything this process has (the Deno cache, say) but NO_COLOR.

@@ -5,9 +5,10 @@
  */
 import { assert, assertEquals, assertLess, assertStringIncludes } from "@std/assert";
 import {
-  type CliResult,
   decoder,
+  ok,
   rootTest,
+  startedId,
   streamAll,
   streamChunks,
   waitEnded,
@@ -16,19 +17,6 @@ import {
   withServer,
 } from "./_fixture.ts";
 import { join } from "node:path";
-
-function ok(result: CliResult, what: string): CliResult {
-  assertEquals(
-    result.code,
-    0,
-    `${what} failed: exit ${result.code}, stderr ${JSON.stringify(result.stderr)}`,
-  );
-  return result;
-}
-
-function startedId(result: CliResult): string {
-  return ok(result, "start").out.trim();
-}
 
 /** The last `n` lines of `text` the way `tail -n` counts them. */
 function tailLines(text: string, n: number): string {

@@ -13,22 +13,14 @@ import {
 import {
   type CliResult,
   decoder,
+  ok,
   rootTest,
   streamAll,
   UUID_RE,
   waitEnded,
   waitUntil,
+  withServer,
 } from "./_fixture.ts";
-import { withServer } from "./_fixture.ts";
-
-function ok(result: CliResult, what: string): CliResult {
-  assertEquals(
-    result.code,
-    0,
-    `${what} failed: exit ${result.code}, stderr ${JSON.stringify(result.stderr)}`,
-  );
-  return result;
-}
 
 /** `start` prints exactly the id and a newline; returns the id. */
 function startedId(result: CliResult): string {

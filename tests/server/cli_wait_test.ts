@@ -6,21 +6,17 @@
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import {
-  CLI_MAIN,
-  type CliResult,
+  cliCommand,
   decoder,
   rootTest,
+  sleep,
+  startedId,
   UUID_RE,
   waitEnded,
   waitUntil,
   watchCli,
   withServer,
 } from "./_fixture.ts";
-
-function startedId(result: CliResult): string {
-  assertEquals(result.code, 0, `start failed: ${result.stderr}`);
-  return result.out.trim();
-}
 
 /** The job id `start -f` printed on stderr. */
 function idFromStderr(stderr: string): string {
@@ -59,7 +55,7 @@ rootTest("CLI status -w: a job stopped while waiting gives 143; errors give 125"
     const id = startedId(await ctx.cli("alice", ["start", "--", "sleep", "600"]));
     const waiter = ctx.spawnCli("alice", ["status", "-w", id, "--json"]);
     // The waiter is waiting (it has not exited) while the job runs.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     assertEquals((await api.status(id)).state, "running");
     await api.stop(id, { graceSeconds: 5 });
     const r = await waiter.result;
@@ -157,21 +153,12 @@ rootTest("CLI start -f: a second Ctrl-C stops waiting; the stop goes on (exit 13
 rootTest("CLI start -f: a closed stdout stops the job (exit 141, as SIGPIPE)", async () => {
   await withServer(async (ctx) => {
     const api = await ctx.client("alice");
-    const tls = ctx.tlsFor("alice");
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "--allow-all",
         "--quiet",
-        CLI_MAIN,
-        "--addr",
-        ctx.addr,
-        "--ca",
-        tls.ca,
-        "--cert",
-        tls.cert,
-        "--key",
-        tls.key,
+        ...cliCommand(ctx, "alice"),
         "start",
         "-f",
         "--",

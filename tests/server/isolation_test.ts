@@ -2,17 +2,10 @@
  * Isolation between users: another user's job is answered exactly like a
  * job that does not exist; admins see and control every job.
  */
-import { assert, assertEquals, assertInstanceOf, assertMatch, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { ApiError, type JobWorkerClient } from "../../src/api/client.ts";
-import { rootTest, streamChunks, withServer } from "./_fixture.ts";
-
-/** The error of a call that must fail. */
-async function failure(call: () => Promise<unknown>): Promise<ApiError> {
-  const err = await assertRejects(call);
-  assertInstanceOf(err, ApiError);
-  return err;
-}
+import { apiFailure, rootTest, streamChunks, withServer } from "./_fixture.ts";
 
 /** The message with the id replaced, so answers for different ids can be compared. */
 function shape(err: ApiError, id: string): string {
@@ -39,8 +32,8 @@ rootTest(
       const missing = crypto.randomUUID();
 
       for (const [name, probe] of Object.entries(PROBES)) {
-        const forAlices = await failure(() => probe(bob, id));
-        const forMissing = await failure(() => probe(bob, missing));
+        const forAlices = await apiFailure(() => probe(bob, id));
+        const forMissing = await apiFailure(() => probe(bob, missing));
         assertEquals(forAlices.code, grpcStatus.NOT_FOUND, `${name} of alice's job`);
         assertEquals(forMissing.code, grpcStatus.NOT_FOUND, `${name} of a missing job`);
         assertMatch(forAlices.message, /^Job "[0-9a-f-]{36}" not found$/, name);
@@ -103,7 +96,7 @@ rootTest(
       const admin = await ctx.client("admin");
       const { id } = await alice.start({ command: "true" });
       for (const call of [() => bob.list(), () => bob.start({ command: "true" })]) {
-        const err = await failure(call);
+        const err = await apiFailure(call);
         assertEquals(err.code, grpcStatus.PERMISSION_DENIED);
         assertEquals(err.message, 'user "bob" may not call');
       }

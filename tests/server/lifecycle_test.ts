@@ -21,6 +21,7 @@ import {
   rootTest,
   runCommand,
   SERVER_MAIN,
+  sleep,
   spawnDeno,
   WatchedProcess,
   withTimeout,
@@ -209,7 +210,7 @@ rootTest("server process: stays up while clients connect and disconnect", async 
       const churned = await withTimeout(churn.status, 20_000, "the churning client");
       let serverDied: Deno.CommandStatus | null = null;
       server.status.then((s) => (serverDied = s), () => {});
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
       assertEquals(
         serverDied,
         null,

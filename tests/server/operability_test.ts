@@ -23,6 +23,7 @@ import {
   freePort,
   rootTest,
   sleep,
+  succeeds,
   waitEnded,
   waitUntil,
   WatchedProcess,
@@ -40,11 +41,7 @@ import {
 const PROBE = fileURLToPath(new URL("./_grpc_probe.py", import.meta.url));
 const PYTHON = "/usr/bin/python3";
 
-const hasGrpcio = await new Deno.Command(PYTHON, {
-  args: ["-c", "import grpc"],
-  stdout: "null",
-  stderr: "null",
-}).output().then((out) => out.success, () => false);
+const hasGrpcio = await succeeds(PYTHON, ["-c", "import grpc"]);
 const NO_GRPCIO = hasGrpcio
   ? null
   : "needs Debian's python3-grpcio (apt-get install python3-grpcio)";

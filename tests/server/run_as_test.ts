@@ -3,11 +3,11 @@
  * default; `runAs` only within what the server allows the caller; root only
  * with --allow-root-jobs, and even then without any capability.
  */
-import { assert, assertEquals, assertInstanceOf, assertMatch, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { status as grpcStatus } from "@grpc/grpc-js";
-import { ApiError, type JobWorkerClient } from "../../src/api/client.ts";
+import type { JobWorkerClient } from "../../src/api/client.ts";
 import { parseIdRanges } from "../../src/job/mod.ts";
-import { rootTest, streamAll, withServer } from "./_fixture.ts";
+import { apiFailure, rootTest, streamAll, withServer } from "./_fixture.ts";
 
 const SCRIPT = "id -u; id -g; id -G; grep CapEff /proc/self/status";
 
@@ -19,12 +19,6 @@ async function runAs(client: JobWorkerClient, runAs?: { uid: number; gid?: numbe
   });
   const out = new TextDecoder().decode(await streamAll(client, id));
   return { id, lines: out.trim().split("\n"), status: await client.status(id) };
-}
-
-async function refused(call: () => Promise<unknown>): Promise<ApiError> {
-  const err = await assertRejects(call);
-  assertInstanceOf(err, ApiError);
-  return err;
 }
 
 rootTest(
@@ -57,7 +51,7 @@ rootTest(
           ["admin", admin, { uid: 0 }, /uid 0 \(root\) is not allowed on this server/],
         ] as const
       ) {
-        const err = await refused(() => runAs(client, ids));
+        const err = await apiFailure(() => runAs(client, ids));
         assertEquals(err.code, grpcStatus.PERMISSION_DENIED, `${who} ${JSON.stringify(ids)}`);
         assertMatch(err.message, pattern);
       }

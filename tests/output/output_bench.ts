@@ -3,11 +3,11 @@
  * `cat file > /dev/null` as the baseline.
  *
  * ```sh
- * deno bench --allow-all src/output/
+ * deno bench --allow-all tests/output/
  * # A 1 GiB file instead of the default 64 MiB one:
- * OUTPUT_BENCH_BYTES=1073741824 deno bench --allow-all src/output/
+ * OUTPUT_BENCH_BYTES=1073741824 deno bench --allow-all tests/output/
  * # An existing file (left in place):
- * OUTPUT_BENCH_FILE=/tmp/big.out deno bench --allow-all src/output/
+ * OUTPUT_BENCH_FILE=/tmp/big.out deno bench --allow-all tests/output/
  * ```
  *
  * MB/s = file size / time per iteration. The file is read once before the
@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { OutputFile } from "./output_file.ts";
+import { OutputFile } from "../../src/output/output_file.ts";
 
 const MiB = 1024 * 1024;
 const givenFile = Deno.env.get("OUTPUT_BENCH_FILE");

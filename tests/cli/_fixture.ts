@@ -1,12 +1,21 @@
 /**
- * Test doubles for the CLI's unit tests: a job status, a byte sink, and a
- * fake API client whose output behaves like the server's (offsets, the
- * `follow: false` snapshot, following to the end, stopping).
+ * Test doubles for the CLI's unit tests (src/cli/*_test.ts): a job status,
+ * a byte sink, and a fake API client whose output behaves like the
+ * server's (offsets, the `follow: false` snapshot, following to the end,
+ * stopping). The helpers other suites use too live in tests/_support/;
+ * this module re-exports those the CLI tests use.
  *
  * @module
  */
-import type { JobSpec, JobStatus } from "../job/mod.ts";
-import type { ByteWriter, CliClient } from "./main.ts";
+import type { JobSpec, JobStatus } from "../../src/job/mod.ts";
+import type { ByteWriter, CliClient } from "../../src/cli/main.ts";
+import { pause } from "../../src/cli/_wait.ts";
+import { concat, text } from "../_support/bytes.ts";
+
+export { sleep } from "../_support/async.ts";
+export { bytes } from "../_support/bytes.ts";
+export { runCommand, type RunResult, which } from "../_support/commands.ts";
+export { withTempDir } from "../_support/fs.ts";
 
 /** The id every fake job has. */
 export const ID = "0b5e8f1c-1111-4a2b-8c3d-000000000001";
@@ -41,24 +50,23 @@ export function runningStatus(overrides: Partial<JobStatus> = {}): JobStatus {
 
 /** Collects what is written; `maxWrite` makes writes partial, like a pipe may. */
 export class Sink implements ByteWriter {
+  /** What was written, one entry a write. */
   readonly chunks: Uint8Array[] = [];
+  /** `maxWrite`: the most bytes one write takes (default: all). */
   constructor(readonly maxWrite = Infinity) {}
+  /** Takes up to `maxWrite` bytes of `data`; resolves with how many it took. */
   write(data: Uint8Array): Promise<number> {
     const n = Math.min(data.length, this.maxWrite);
     this.chunks.push(data.slice(0, n));
     return Promise.resolve(n);
   }
+  /** Everything written so far. */
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.chunks.reduce((n, c) => n + c.length, 0));
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return concat(this.chunks);
   }
+  /** Everything written so far, decoded as UTF-8. */
   text(): string {
-    return new TextDecoder().decode(this.bytes());
+    return text(this.bytes());
   }
 }
 
@@ -131,17 +139,6 @@ export class FakeClient implements CliClient {
     if (this.options.error) throw this.options.error;
     const signal = options.signal;
     const chunkSize = this.options.chunkSize ?? 32 * 1024;
-    // Like the real client: an abort ends a pending wait and the stream, quietly.
-    const pause = (ms: number) =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", done);
-          resolve();
-        }
-        signal?.addEventListener("abort", done);
-      });
     const from = options.offset ?? 0;
     let position = 0;
     // Set when the stream ends by itself; a stream left before is cancelled.
@@ -165,7 +162,8 @@ export class FakeClient implements CliClient {
         if (signal?.aborted) return;
         if (typeof step === "number") {
           if (!follow) return void (finished = true);
-          await pause(step);
+          // Like the real client: an abort ends a pending wait and the stream, quietly.
+          await pause(step, signal);
           continue;
         }
         for (const piece of pieces(step)) {
@@ -180,7 +178,7 @@ export class FakeClient implements CliClient {
           this.sent += piece.data.length;
           yield piece;
         }
-        await pause(10);
+        await pause(10, signal);
       }
       if (signal?.aborted) return;
       finished = true;
@@ -193,6 +191,3 @@ export class FakeClient implements CliClient {
     this.closed = true;
   }
 }
-
-/** UTF-8 bytes of `text`. */
-export const bytes = (text: string) => new TextEncoder().encode(text);

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { CgroupFsHooks } from "./_fs.ts";
+import type { CgroupFsHooks } from "../../src/cgroup/_fs.ts";
 
 /** Options of {@link FakeCgroupTree.create}. */
 export interface FakeTreeOptions {

@@ -1,17 +1,16 @@
 /**
- * Run by output_file_test.ts in a process of its own, so that the count of
+ * Run by src/output/output_file_test.ts in a process of its own, so that the count of
  * every open fd in /proc/self/fd is not disturbed by other tests running in
  * parallel: creates readers that wait, aborts or closes them, and prints the
  * fd counts as JSON.
  *
- * Usage: `deno run --allow-all _fd_leak_fixture.ts <empty temp dir>`
+ * Usage: `deno run --allow-all tests/output/_fd_leak_fixture.ts <empty temp dir>`
  *
  * @module
  */
-import { OutputFile } from "./output_file.ts";
-
-const fdCount = () => [...Deno.readDirSync("/proc/self/fd")].length;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { OutputFile } from "../../src/output/output_file.ts";
+import { sleep } from "../_support/async.ts";
+import { fdCount } from "../_support/proc.ts";
 
 const dir = Deno.args[0];
 if (dir === undefined) throw new Error("_fd_leak_fixture.ts: missing temp dir argument");
