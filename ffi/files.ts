@@ -113,7 +113,62 @@ export function spliceOnce(fromFd: number, toFd: number, length: number): number
   return null;
 }
 
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/** Makes reads and writes of `fd` return EAGAIN instead of waiting (O_NONBLOCK). */
+export function setNonBlocking(fd: number): void {
+  const flags = check(libc().fcntl(fd, F_GETFL, 0), `fcntl(${fd}, F_GETFL)`);
+  check(libc().fcntl(fd, F_SETFL, flags | O_NONBLOCK), `fcntl(${fd}, F_SETFL)`);
+}
+
+/** `n` when it is 0 or more; null for EAGAIN and EINTR; otherwise throws the call's error. */
+function unlessAgain(n: number, call: string): number | null {
+  if (n >= 0) return n;
+  try {
+    check(n, call);
+  } catch (err) {
+    if (err instanceof SyscallError && (err.code === "EAGAIN" || err.code === "EINTR")) {
+      return null;
+    }
+    throw err;
+  }
+  return null;
+}
+
+/**
+ * One read(2) into `buf` of a non-blocking `fd`: the bytes read, 0 at end
+ * of file, or null when nothing is there for now (EAGAIN, EINTR). Other
+ * failures throw (a terminal's master answers EIO once no process holds
+ * the terminal any more: callers of ptys treat that as the end).
+ */
+export function readSome(fd: number, buf: Uint8Array): number | null {
+  return unlessAgain(Number(libc().read(fd, buf, BigInt(buf.length))), `read(fd ${fd})`);
+}
+
+/**
+ * One write(2) of `data` to a non-blocking `fd`: the bytes written (maybe
+ * fewer than given), or null when there is no room for now (EAGAIN, EINTR).
+ * Other failures throw (EPIPE: nobody reads any more).
+ */
+export function writeSome(fd: number, data: Uint8Array): number | null {
+  return unlessAgain(Number(libc().write(fd, data, BigInt(data.length))), `write(fd ${fd})`);
+}
+
 const POLLIN = 0x1;
+const POLLOUT = 0x4;
+
+/** Resolves once `fd` has room to write (or has failed), waiting on a worker thread. */
+export async function waitWritable(fd: number): Promise<void> {
+  const pollfd = new Int32Array(2);
+  pollfd[0] = fd;
+  pollfd[1] = POLLOUT;
+  for (;;) {
+    const ready = await libc().poll_blocking(new Uint8Array(pollfd.buffer), 1n, -1);
+    if (ready > 0) return;
+  }
+}
 
 /**
  * Resolves once `fd` is readable (or has hung up or failed), waiting on a

@@ -22,6 +22,7 @@ export * from "./mount.ts";
 export * from "./system.ts";
 export * from "./process.ts";
 export * from "./files.ts";
+export * from "./pty.ts";
 export * from "./credentials.ts";
 export * from "./seccomp.ts";
 export * from "./bpf.ts";

@@ -115,12 +115,21 @@ export interface SpawnOptions {
   outputFd?: number;
   /** File opened as stdin (default /dev/null). */
   stdinPath?: string;
+  /** An open file descriptor of the caller that becomes the child's stdin (instead of `stdinPath`). */
+  stdinFd?: number;
+  /**
+   * A terminal (e.g. `/dev/pts/0`) opened as stdin, stdout and stderr.
+   * With `newSession`, it becomes the child's controlling terminal: the
+   * child opens it as a session leader without one.
+   */
+  ttyPath?: string;
   /** Start the process in a new session (setsid), detached from any terminal. */
   newSession?: boolean;
 }
 
 const O_RDONLY = 0;
 const O_WRONLY = 1;
+const O_RDWR = 2;
 const O_APPEND = 0o2000;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -153,11 +162,31 @@ export function spawn(command: string, options: SpawnOptions = {}): number {
   checkReturned(lib.posix_spawn_file_actions_init(fileActions), "posix_spawn_file_actions_init");
   checkReturned(lib.posix_spawnattr_init(attr), "posix_spawnattr_init");
   try {
-    const stdinPath = cstr(options.stdinPath ?? "/dev/null");
-    checkReturned(
-      lib.posix_spawn_file_actions_addopen(fileActions, 0, stdinPath, O_RDONLY, 0),
-      "posix_spawn_file_actions_addopen(stdin)",
-    );
+    // Kept alive until posix_spawnp has run: the file actions point into them.
+    const stdinPath = cstr(options.ttyPath ?? options.stdinPath ?? "/dev/null");
+    if (options.ttyPath !== undefined) {
+      // glibc's child runs setsid() before the file actions, so this open makes it the session's terminal.
+      checkReturned(
+        lib.posix_spawn_file_actions_addopen(fileActions, 0, stdinPath, O_RDWR, 0),
+        "posix_spawn_file_actions_addopen(tty)",
+      );
+      for (const target of [1, 2]) {
+        checkReturned(
+          lib.posix_spawn_file_actions_adddup2(fileActions, 0, target),
+          `posix_spawn_file_actions_adddup2(0, ${target})`,
+        );
+      }
+    } else if (options.stdinFd !== undefined) {
+      checkReturned(
+        lib.posix_spawn_file_actions_adddup2(fileActions, options.stdinFd, 0),
+        `posix_spawn_file_actions_adddup2(${options.stdinFd}, 0)`,
+      );
+    } else {
+      checkReturned(
+        lib.posix_spawn_file_actions_addopen(fileActions, 0, stdinPath, O_RDONLY, 0),
+        "posix_spawn_file_actions_addopen(stdin)",
+      );
+    }
     const outputPath = options.outputPath === undefined ? null : cstr(options.outputPath);
     if (outputPath !== null) {
       checkReturned(
@@ -171,6 +200,7 @@ export function spawn(command: string, options: SpawnOptions = {}): number {
     }
     if (options.outputFd !== undefined) {
       if (outputPath !== null) throw new TypeError("Give outputPath or outputFd, not both");
+      if (options.ttyPath !== undefined) throw new TypeError("Give ttyPath or outputFd, not both");
       for (const target of [1, 2]) {
         checkReturned(
           lib.posix_spawn_file_actions_adddup2(fileActions, options.outputFd, target),

@@ -68,6 +68,7 @@ set +e
 # shellcheck disable=SC2086 # JOBWORKER_VM_TESTS is a list of paths without spaces.
 env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin TMPDIR=/tmp \
   DENO_DIR=/deno-dir DENO_NO_UPDATE_CHECK=1 NO_COLOR=1 LANG=C.UTF-8 \
+  JOBWORKER_TEST_CERTS=/etc/jobworker-test-certs \
   deno test --allow-all --cached-only --no-check $JOBWORKER_VM_TESTS
 rc=$?
 echo "JOBWORKER_VM_TESTS_DONE uptime=$(cut -d' ' -f1 /proc/uptime)s"

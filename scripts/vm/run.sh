@@ -22,7 +22,7 @@ timeout_s="${JOBWORKER_VM_TIMEOUT:-900}"
 # The tests that need no python3/bash/procps (the guest is busybox only) and
 # cover what differs on v2: the driver itself, limits, stop, IO throttling,
 # and the job sandbox (hostile jobs and ordinary work).
-tests="${JOBWORKER_VM_TESTS:-src/cgroup/conformance_test.ts tests/job/limits_test.ts tests/job/stop_test.ts tests/job/io_test.ts tests/sandbox/hostile_test.ts tests/sandbox/workload_test.ts tests/doctor_test.ts tests/server/supervise_test.ts}"
+tests="${JOBWORKER_VM_TESTS:-src/cgroup/conformance_test.ts tests/job/limits_test.ts tests/job/stop_test.ts tests/job/io_test.ts tests/sandbox/hostile_test.ts tests/sandbox/workload_test.ts tests/doctor_test.ts tests/server/supervise_test.ts tests/job/control_test.ts}"
 # virtio_pci finds the disk, virtio_blk drives it; ext4 is built into the cloud kernel.
 modules_wanted=(virtio_pci virtio_blk)
 
@@ -174,6 +174,9 @@ build_disk() {
   mkdir -p "$dir$root"
   (cd "$root" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -C "$dir$root" -xf -
   cp -a "$cache/deno-dir" "$dir/deno-dir"
+  # The guest has no openssl: tests that start a server copy these (tests/_support/certs.ts).
+  "$root/scripts/deno" run --allow-all "$root/src/certs/main.ts" --dir "$dir/etc/jobworker-test-certs" \
+    --client alice --client bob --client admin >&2 || die "cannot make the test certificates"
   printf 'JOBWORKER_VM_PROJECT=%q\nJOBWORKER_VM_TESTS=%q\n' "$root" "$tests" >"$dir/etc/jobworker-vm.env"
   # Room for the tests' files (output, the IO test's 6 MiB, temp dirs).
   size_mb=$(($(du -sm "$dir" | cut -f1) + 512))

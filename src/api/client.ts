@@ -4,15 +4,19 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import type { JobSpec, JobStatus, OutputChunk } from "../job/mod.ts";
-import { startRequestFromSpec, statusFromMessage } from "./convert.ts";
+import type { JobEvent, JobSpec, JobStatus, OutputChunk } from "../job/mod.ts";
+import { eventFromMessage, startRequestFromSpec, statusFromMessage } from "./convert.ts";
+import { AttachSession } from "./attach.ts";
 import {
+  type JobEventMessage,
   type JobStatusMessage,
   jobWorkerClientClass,
   type JobWorkerStub,
   type ListRequestMessage,
   type ListResponseMessage,
   type OutputChunkMessage,
+  type SignalRequestMessage,
+  type SignalResponseMessage,
   type StartRequestMessage,
   type StartResponseMessage,
   type StatusRequestMessage,
@@ -20,6 +24,9 @@ import {
   type StopRequestMessage,
   type StopResponseMessage,
 } from "./proto.ts";
+
+/** The WatchEvents response header with the newest event's number when the watch began. */
+const LAST_SEQ_HEADER = "jobworker-last-seq";
 
 /** A call that failed with a gRPC status. */
 export class ApiError extends Error {
@@ -127,13 +134,72 @@ export class JobWorkerClient {
     );
   }
 
-  /** The caller's jobs (every job for an admin). */
-  async list(): Promise<JobStatus[]> {
+  /** The caller's jobs (every job for an admin); with `labels`, only those having all of them. */
+  async list(options: { labels?: Record<string, string> } = {}): Promise<JobStatus[]> {
     const response = await this.#unary<ListRequestMessage, ListResponseMessage>(
       this.#client.List,
-      {},
+      { labels: { ...(options.labels ?? {}) } },
     );
     return response.jobs.map(statusFromMessage);
+  }
+
+  /**
+   * Sends `signal` (`HUP`, `SIGUSR1`, `10`, ...) to a running job's main
+   * process, or with `all` to every process of it; resolves with its status.
+   */
+  async signal(id: string, signal: string, options: { all?: boolean } = {}): Promise<JobStatus> {
+    return statusOf(
+      await this.#unary<SignalRequestMessage, SignalResponseMessage>(this.#client.Signal, {
+        id,
+        signal,
+        all: options.all ?? false,
+      }),
+    );
+  }
+
+  /**
+   * Job events as they happen (the caller's jobs; every job for an admin),
+   * with `labels` only of jobs having all of them. With `since`, the
+   * retained events after that sequence number come first. Runs until the
+   * loop is left, `signal` is aborted, or the server ends the stream.
+   *
+   * @example
+   * ```ts
+   * for await (const event of client.watchEvents({ since: 0 })) {
+   *   console.log(event.seq, event.type, event.id);
+   * }
+   * ```
+   */
+  async *watchEvents(
+    options: {
+      labels?: Record<string, string>;
+      since?: number;
+      signal?: AbortSignal;
+      /** Called once the server holds the watch, with the newest event's number then. */
+      onWatching?: (lastSeq: number) => void;
+    } = {},
+  ): AsyncGenerator<JobEvent> {
+    const stream = this.#client.WatchEvents({
+      labels: { ...(options.labels ?? {}) },
+      ...(options.since === undefined ? {} : { since: options.since }),
+    });
+    stream.on("metadata", (metadata: grpc.Metadata) => {
+      const value = Number(metadata.get(LAST_SEQ_HEADER)[0]);
+      if (Number.isSafeInteger(value)) options.onWatching?.(value);
+    });
+    const onAbort = () => stream.cancel();
+    options.signal?.addEventListener("abort", onAbort);
+    try {
+      for await (const message of stream as AsyncIterable<JobEventMessage>) {
+        yield eventFromMessage(message);
+      }
+    } catch (err) {
+      if (options.signal?.aborted) return;
+      throw apiError(err);
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      stream.cancel();
+    }
   }
 
   /**
@@ -161,6 +227,24 @@ export class JobWorkerClient {
       options.signal?.removeEventListener("abort", onAbort);
       stream.cancel();
     }
+  }
+
+  /**
+   * Attaches to an interactive job (started with `stdin` or `tty`): see
+   * {@link AttachSession}. With `offset`, output from that byte on;
+   * without, from the output's end when the server gets the call.
+   *
+   * @example
+   * ```ts
+   * const session = client.attach(id, { offset: 0 });
+   * await session.write(new TextEncoder().encode("print(6*7)\n"));
+   * session.end(); // end-of-file
+   * for await (const chunk of session.output()) Deno.stdout.writeSync(chunk.data);
+   * console.log(session.status?.exitCode);
+   * ```
+   */
+  attach(id: string, options: { offset?: number } = {}): AttachSession {
+    return new AttachSession(this.#client.Attach(), { id, ...options, mapError: apiError });
   }
 
   /** Closes the connection. */

@@ -4,8 +4,18 @@
  *
  * @module
  */
-import type { JobSpec, JobState, JobStatus, LimitsInput, ResourceLimits } from "../job/mod.ts";
 import type {
+  JobEvent,
+  JobEventType,
+  JobSpec,
+  JobState,
+  JobStatus,
+  LimitsInput,
+  ResourceLimits,
+} from "../job/mod.ts";
+import type {
+  JobEventMessage,
+  JobEventTypeName,
   JobStateName,
   JobStatusMessage,
   LimitsMessage,
@@ -18,6 +28,15 @@ const STATE_NAMES: Record<JobState, JobStateName> = {
   exited: "JOB_STATE_EXITED",
   stopped: "JOB_STATE_STOPPED",
   failed: "JOB_STATE_FAILED",
+};
+
+const EVENT_TYPE_NAMES: Record<JobEventType, JobEventTypeName> = {
+  "started": "JOB_EVENT_TYPE_STARTED",
+  "exited": "JOB_EVENT_TYPE_EXITED",
+  "oom-killed": "JOB_EVENT_TYPE_OOM_KILLED",
+  "stopped": "JOB_EVENT_TYPE_STOPPED",
+  "timed-out": "JOB_EVENT_TYPE_TIMED_OUT",
+  "failed": "JOB_EVENT_TYPE_FAILED",
 };
 
 /** A Date as a google.protobuf.Timestamp. */
@@ -65,6 +84,15 @@ export function specFromStartRequest(request: StartRequestMessage): JobSpec {
   if (request.maxOutputBytes !== undefined && request.maxOutputBytes !== null) {
     spec.maxOutputBytes = request.maxOutputBytes;
   }
+  if (request.timeoutSeconds !== undefined && request.timeoutSeconds !== null) {
+    spec.timeoutMs = request.timeoutSeconds * 1000;
+  }
+  if (request.labels && Object.keys(request.labels).length > 0) {
+    spec.labels = { ...request.labels };
+  }
+  if (request.stdin) spec.stdin = true;
+  if (request.tty) spec.tty = true;
+  if (request.ttySize) spec.ttySize = { rows: request.ttySize.rows, cols: request.ttySize.cols };
   if (request.runAs) {
     spec.runAs = request.runAs.gid === undefined
       ? { uid: request.runAs.uid }
@@ -81,9 +109,14 @@ export function startRequestFromSpec(spec: JobSpec): StartRequestMessage {
     limits: limitsToMessage(spec.limits ?? {}),
     env: { ...(spec.env ?? {}) },
     cwd: spec.cwd ?? "",
+    labels: { ...(spec.labels ?? {}) },
+    stdin: spec.stdin ?? false,
+    tty: spec.tty ?? false,
+    ttySize: spec.ttySize === undefined ? null : { ...spec.ttySize },
   };
   if (spec.runAs !== undefined) request.runAs = { ...spec.runAs };
   if (spec.maxOutputBytes !== undefined) request.maxOutputBytes = spec.maxOutputBytes;
+  if (spec.timeoutMs !== undefined) request.timeoutSeconds = spec.timeoutMs / 1000;
   return request;
 }
 
@@ -109,7 +142,12 @@ export function statusToMessage(status: JobStatus): JobStatusMessage {
       error: status.output.error ?? "",
       ...(status.output.bytes === null ? {} : { bytes: status.output.bytes }),
     },
+    timedOut: status.timedOut,
+    labels: { ...status.labels },
+    stdin: status.stdin,
+    tty: status.tty,
   };
+  if (status.timeoutMs !== null) message.timeoutSeconds = status.timeoutMs / 1000;
   if (status.exitCode !== null) message.exitCode = status.exitCode;
   if (status.signal !== null) message.signal = status.signal;
   const usage = message.usage!;
@@ -119,6 +157,8 @@ export function statusToMessage(status: JobStatus): JobStatusMessage {
   }
   if (status.usage.memoryPeakBytes !== null) usage.memoryPeakBytes = status.usage.memoryPeakBytes;
   if (status.usage.tasks !== null) usage.tasks = status.usage.tasks;
+  if (status.usage.ioReadBytes !== null) usage.ioReadBytes = status.usage.ioReadBytes;
+  if (status.usage.ioWriteBytes !== null) usage.ioWriteBytes = status.usage.ioWriteBytes;
   return message;
 }
 
@@ -154,6 +194,8 @@ export function statusFromMessage(message: JobStatusMessage): JobStatus {
       memoryCurrentBytes: usage.memoryCurrentBytes ?? null,
       memoryPeakBytes: usage.memoryPeakBytes ?? null,
       tasks: usage.tasks ?? null,
+      ioReadBytes: usage.ioReadBytes ?? null,
+      ioWriteBytes: usage.ioWriteBytes ?? null,
     },
     output: {
       bytes: output?.bytes ?? null,
@@ -162,5 +204,43 @@ export function statusFromMessage(message: JobStatusMessage): JobStatus {
       error: output?.error ? output.error : null,
     },
     error: message.error ? message.error : null,
+    timeoutMs: message.timeoutSeconds === undefined ? null : message.timeoutSeconds * 1000,
+    timedOut: message.timedOut ?? false,
+    labels: { ...(message.labels ?? {}) },
+    stdin: message.stdin ?? false,
+    tty: message.tty ?? false,
+  };
+}
+
+/** A job event as sent on the wire. */
+export function eventToMessage(event: JobEvent): JobEventMessage {
+  const message: JobEventMessage = {
+    seq: event.seq,
+    time: timestampFromDate(event.time),
+    id: event.id,
+    owner: event.owner,
+    type: EVENT_TYPE_NAMES[event.type],
+    error: event.error ?? "",
+    labels: { ...event.labels },
+  };
+  if (event.exitCode !== null) message.exitCode = event.exitCode;
+  if (event.signal !== null) message.signal = event.signal;
+  return message;
+}
+
+/** A job event from the wire. Unknown types read as `failed`. */
+export function eventFromMessage(message: JobEventMessage): JobEvent {
+  const type = (Object.keys(EVENT_TYPE_NAMES) as JobEventType[])
+    .find((t) => EVENT_TYPE_NAMES[t] === message.type) ?? "failed";
+  return {
+    seq: message.seq,
+    time: message.time ? dateFromTimestamp(message.time) : new Date(0),
+    id: message.id,
+    owner: message.owner,
+    type,
+    exitCode: message.exitCode ?? null,
+    signal: message.signal ?? null,
+    error: message.error ? message.error : null,
+    labels: { ...(message.labels ?? {}) },
   };
 }

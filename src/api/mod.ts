@@ -19,8 +19,11 @@
  * @module
  */
 export { ApiError, JobWorkerClient } from "./client.ts";
+export { AttachSession } from "./attach.ts";
 export {
   dateFromTimestamp,
+  eventFromMessage,
+  eventToMessage,
   specFromStartRequest,
   startRequestFromSpec,
   statusFromMessage,
@@ -28,6 +31,10 @@ export {
   timestampFromDate,
 } from "./convert.ts";
 export {
+  type AttachRequestMessage,
+  type AttachResponseMessage,
+  type JobEventMessage,
+  type JobEventTypeName,
   type JobStateName,
   type JobStatusMessage,
   type JobWorkerClass,
@@ -45,6 +52,8 @@ export {
   PROTO_PATH,
   type ProtoGrpcType,
   type RunAsMessage,
+  type SignalRequestMessage,
+  type SignalResponseMessage,
   type StartRequestMessage,
   type StartResponseMessage,
   type StatusRequestMessage,
@@ -52,8 +61,10 @@ export {
   type StopRequestMessage,
   type StopResponseMessage,
   type StreamOutputRequestMessage,
+  type TerminalSizeMessage,
   type TimestampMessage,
   type UsageMessage,
+  type WatchEventsRequestMessage,
 } from "./proto.ts";
 export { isUndecodable, strictService, type Undecodable } from "./strict_decode.ts";
 export { type ClientConnection, clientConnection, hostOf, readTlsFiles } from "./tls.ts";

@@ -52,6 +52,14 @@ export type { ListRequest__Output as ListRequestMessage } from "./generated/jobw
 export type { ListResponse__Output as ListResponseMessage } from "./generated/jobworker/v1/ListResponse.ts";
 export type { StreamOutputRequest__Output as StreamOutputRequestMessage } from "./generated/jobworker/v1/StreamOutputRequest.ts";
 export type { OutputChunk__Output as OutputChunkMessage } from "./generated/jobworker/v1/OutputChunk.ts";
+export type { SignalRequest__Output as SignalRequestMessage } from "./generated/jobworker/v1/SignalRequest.ts";
+export type { SignalResponse__Output as SignalResponseMessage } from "./generated/jobworker/v1/SignalResponse.ts";
+export type { WatchEventsRequest__Output as WatchEventsRequestMessage } from "./generated/jobworker/v1/WatchEventsRequest.ts";
+export type { JobEvent__Output as JobEventMessage } from "./generated/jobworker/v1/JobEvent.ts";
+export type { JobEventType__Output as JobEventTypeName } from "./generated/jobworker/v1/JobEventType.ts";
+export type { AttachRequest__Output as AttachRequestMessage } from "./generated/jobworker/v1/AttachRequest.ts";
+export type { AttachResponse__Output as AttachResponseMessage } from "./generated/jobworker/v1/AttachResponse.ts";
+export type { TerminalSize__Output as TerminalSizeMessage } from "./generated/jobworker/v1/TerminalSize.ts";
 export type {
   JobWorkerClient as JobWorkerStub,
   JobWorkerDefinition,

@@ -67,6 +67,23 @@ export interface CgroupStats {
   oomKills: number;
   /** Tasks in the cgroup now. */
   pidsCurrent: number | null;
+  /**
+   * Bytes the cgroup's processes read from block devices, summed over
+   * devices: IO that reached a disk, not reads served from the page cache.
+   * Null where the kernel gives no figure (v1 without the blkio hierarchy,
+   * v2 without the io controller). On v1, recent kernels count only on
+   * disks that some cgroup has had an IO limit for since boot (see
+   * ./v1.ts); elsewhere the figure stays 0.
+   */
+  ioReadBytes: number | null;
+  /**
+   * Bytes the cgroup's processes wrote to block devices, summed over
+   * devices. Writes into the page cache count when the kernel writes them
+   * back on v2 (cgroup writeback), and not at all on v1, which charges
+   * writeback to the root cgroup: there this is mostly direct and
+   * synchronous IO. Null, and 0 on v1, as for {@link ioReadBytes}.
+   */
+  ioWriteBytes: number | null;
 }
 
 /** The cgroup (one directory per hierarchy on v1, one directory on v2) of one job. */

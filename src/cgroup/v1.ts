@@ -42,6 +42,7 @@ import {
   pidsOrNone,
 } from "./_job.ts";
 import { deviceAllowLines } from "./device_policy.ts";
+import { parseBlkioServiceBytes } from "./_io_stat.ts";
 
 /** The v1 controllers the driver uses. */
 export type V1Controller =
@@ -305,20 +306,43 @@ class V1JobCgroup extends BaseJobCgroup {
   async stats(): Promise<CgroupStats> {
     const d = this.#dirs;
     const read = (dir: string, file: string) => this.fs.readOptional(joinPath(dir, file));
-    const [usage, current, peak, oom, pids] = await Promise.all([
+    const [usage, current, peak, oom, pids, blkio] = await Promise.all([
       read(d.cpuacct, "cpuacct.usage"),
       read(d.memory, "memory.usage_in_bytes"),
       read(d.memory, "memory.max_usage_in_bytes"),
       read(d.memory, "memory.oom_control"),
       read(d.pids, "pids.current"),
+      this.#ioServiceBytes(),
     ]);
+    const io = blkio === null ? null : parseBlkioServiceBytes(blkio);
     return {
       cpuUsageNs: parseNumber(usage),
       memoryCurrentBytes: parseNumber(current),
       memoryPeakBytes: parseNumber(peak),
       oomKills: oom === null ? 0 : keyedValue(oom, "oom_kill") ?? 0,
       pidsCurrent: parseNumber(pids),
+      ioReadBytes: io?.readBytes ?? null,
+      ioWriteBytes: io?.writeBytes ?? null,
     };
+  }
+
+  /**
+   * The text of the blkio byte counters, null without the blkio hierarchy
+   * or the file. The recursive file first: it also holds what child cgroups
+   * did (exited ones included), which is what v2's io.stat reports; kernels
+   * without it have only the cgroup's own figures. These are the throttle
+   * layer's counters: present wherever the IO limits work, whatever the IO
+   * scheduler (the BFQ ones exist only under BFQ). Recent kernels set blk-throttle up lazily and count only on
+   * disks some cgroup has had a throttle rule for since boot (see
+   * blk_should_throtl() in the kernel's block/blk-throttle.h): on others
+   * the figures stay 0.
+   */
+  async #ioServiceBytes(): Promise<string | null> {
+    const dir = this.#dirs.blkio;
+    if (dir === null) return null;
+    return await this.fs.readOptional(
+      joinPath(dir, "blkio.throttle.io_service_bytes_recursive"),
+    ) ?? await this.fs.readOptional(joinPath(dir, "blkio.throttle.io_service_bytes"));
   }
 
   /**

@@ -36,6 +36,7 @@ import {
   removeCreatedParents,
 } from "./_tree.ts";
 import { BaseJobCgroup, killFrozen, killUntilEmpty, pidsMaxText, pidsOrNone } from "./_job.ts";
+import { parseIoStat } from "./_io_stat.ts";
 
 /** Controllers the driver must be able to enable. */
 const REQUIRED = ["cpu", "memory", "pids"] as const;
@@ -388,20 +389,25 @@ class V2JobCgroup extends BaseJobCgroup {
 
   async stats(): Promise<CgroupStats> {
     const read = (file: string) => this.fs.readOptional(joinPath(this.#dir, file));
-    const [cpu, current, peak, events, pids] = await Promise.all([
+    const [cpu, current, peak, events, pids, ioStat] = await Promise.all([
       read("cpu.stat"),
       read("memory.current"),
       read("memory.peak"),
       read("memory.events"),
       read("pids.current"),
+      // Missing when the io controller is not enabled for the job: then null figures.
+      read("io.stat"),
     ]);
     const usageUsec = cpu === null ? null : keyedValue(cpu, "usage_usec");
+    const io = ioStat === null ? null : parseIoStat(ioStat);
     return {
       cpuUsageNs: usageUsec === null ? null : usageUsec * 1000,
       memoryCurrentBytes: parseNumber(current),
       memoryPeakBytes: parseNumber(peak),
       oomKills: events === null ? 0 : keyedValue(events, "oom_kill") ?? 0,
       pidsCurrent: parseNumber(pids),
+      ioReadBytes: io?.readBytes ?? null,
+      ioWriteBytes: io?.writeBytes ?? null,
     };
   }
 

@@ -2,15 +2,18 @@
  * `jobworker completion bash|zsh|fish`: shell completion scripts for the
  * commands, their options, and the values that are a fixed list (job
  * states, output formats, shells) or files and directories (certificates,
- * the certs dir). Job ids are not completed: that would need a call to the
- * server, with certificates, on every Tab.
+ * the certs dir), and the signals `signal` takes. Job ids are not
+ * completed: that would need a call to the server, with certificates, on
+ * every Tab.
  *
  * The scripts are generated from the parser's own option tables
  * (`optionsOf` in ./args.ts), so a new option cannot be left out; each
- * needs a line in {@link OPTION_INFO}, which says what it is for.
+ * needs a line in {@link OPTION_INFO}, which says what it is for (and may
+ * say it differently for one command in {@link COMMAND_OPTION_INFO}).
  *
  * @module
  */
+import { JOB_SIGNALS } from "../job/mod.ts";
 import {
   COMMAND_NAMES,
   type CommandName,
@@ -20,6 +23,7 @@ import {
   OUTPUT_KINDS,
   type Shell,
   SHELLS,
+  TOP_SORT_KEYS,
 } from "./args.ts";
 
 /** What a value of an option is, for completing it. */
@@ -71,6 +75,27 @@ const OPTION_INFO: Readonly<Record<string, OptionInfo>> = {
   tail: { description: "only the last N lines", value: text("N") },
   since: { description: "start at this byte offset", value: text("OFFSET") },
   offset: { description: "start at this byte offset, like --since", value: text("OFFSET") },
+  timeout: { description: "stop the job after this long, like 10m", value: text("DURATION") },
+  label: { description: "a label KEY=VALUE", value: text("KEY=VALUE") },
+  all: { description: "every process of the job" },
+  once: { description: "print one snapshot and exit" },
+  sort: {
+    description: "sort by",
+    value: { kind: "words", name: "key", words: TOP_SORT_KEYS, commaSeparated: false },
+  },
+  "data-dir": { description: "the server's data directory", value: { kind: "dir" } },
+  "job-uid-range": { description: "the server's job uid range", value: text("FIRST-LAST") },
+};
+
+/** What an option means for one command, where that differs (the value's kind may not). */
+const COMMAND_OPTION_INFO: Readonly<Partial<Record<CommandName, Record<string, OptionInfo>>>> = {
+  list: { label: { description: "only jobs with this label", value: text("KEY=VALUE") } },
+  events: {
+    label: { description: "only events of jobs with this label", value: text("KEY=VALUE") },
+    since: { description: "replay the events after this number", value: text("SEQ") },
+  },
+  top: { label: { description: "only jobs with this label", value: text("KEY=VALUE") } },
+  doctor: { json: { description: "print the report as JSON" } },
 };
 
 const COMMAND_INFO: Readonly<Record<CommandName, string>> = {
@@ -79,11 +104,18 @@ const COMMAND_INFO: Readonly<Record<CommandName, string>> = {
   status: "show a job's status",
   list: "list jobs",
   logs: "print a job's output",
+  signal: "send a signal to a job",
+  events: "print job events as they happen",
+  top: "a live table of running jobs",
   completion: "print a shell completion script",
+  doctor: "check this host for jobworker",
 };
 
-/** Commands whose one argument is a job id. */
-const TAKES_ID: readonly CommandName[] = ["stop", "status", "logs"];
+/** Commands whose first argument is a job id. */
+const TAKES_ID: readonly CommandName[] = ["stop", "status", "logs", "signal"];
+
+/** The signals `signal` takes (the server decides; this is what it accepts today). */
+const SIGNAL_WORDS = JOB_SIGNALS.join(" ");
 
 interface Option {
   long: string;
@@ -99,10 +131,14 @@ interface Option {
  */
 function optionList(command: CommandName): Option[] {
   return Object.entries(optionsOf(command)).map(([long, spec]) => {
-    const info = OPTION_INFO[long];
+    const general = OPTION_INFO[long];
+    const info = COMMAND_OPTION_INFO[command]?.[long] ?? general;
     if (info === undefined) throw new Error(`completion: option --${long} has no description`);
     if ((spec.type === "string") !== (info.value !== undefined)) {
       throw new Error(`completion: --${long} takes a value in one table but not the other`);
+    }
+    if (info.value?.kind !== general?.value?.kind) {
+      throw new Error(`completion: --${long} of ${command} takes another kind of value`);
     }
     return spec.short === undefined
       ? { long, spec, info }
@@ -160,6 +196,21 @@ _jobworker_words_list() {
   [[ $cur == *,* ]] && prefix="\${cur%,*},"
   COMPREPLY=($(compgen -P "$prefix" -W "$1" -- "\${cur##*,}"))
   compopt -o nospace 2>/dev/null
+}
+
+# True when a word that is not an option (the job id) comes between the command and the cursor.
+_jobworker_after_id() {
+  local j
+  for ((j = command_at + 1; j < COMP_CWORD; j++)); do
+    case "\${COMP_WORDS[j]}" in
+      ${caseArm(() => true)})
+        if [[ \${COMP_WORDS[j + 1]} == "=" ]]; then ((j += 2)); else ((j++)); fi
+        ;;
+      -* | "=") ;;
+      *) return 0 ;;
+    esac
+  done
+  return 1
 }
 
 _jobworker() {
@@ -236,6 +287,8 @@ ${commandArms.join("\n")}
     COMPREPLY=($(compgen -c -- "$cur"))
   elif [[ $command == completion ]]; then
     COMPREPLY=($(compgen -W "${SHELLS.join(" ")}" -- "$cur"))
+  elif [[ $command == signal ]] && _jobworker_after_id; then
+    COMPREPLY=($(compgen -W "${SIGNAL_WORDS}" -- "$cur"))
   else
     # A job id, or nothing: no file names.
     compopt +o default 2>/dev/null
@@ -293,6 +346,8 @@ function zshScript(): string {
       ? ["'*:: :_normal'"]
       : name === "completion"
       ? [`'1:shell:(${SHELLS.join(" ")})'`]
+      : name === "signal"
+      ? ["'1:job id: '", `'2:signal:(${SIGNAL_WORDS})'`]
       : TAKES_ID.includes(name)
       ? ["'1:job id: '"]
       : [];
@@ -391,6 +446,9 @@ function fishScript(): string {
     `complete -c jobworker -n ${fishQuote("__fish_seen_subcommand_from completion")} -a ${
       fishQuote(SHELLS.join(" "))
     }`,
+    `complete -c jobworker -n ${fishQuote("__fish_seen_subcommand_from signal")} -a ${
+      fishQuote(SIGNAL_WORDS)
+    } -d ${fishQuote("signal")}`,
     `# start: the job's command line, like any command's.`,
     `complete -c jobworker -n ${fishQuote("__fish_seen_subcommand_from start")} -F`,
   );

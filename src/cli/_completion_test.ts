@@ -166,3 +166,55 @@ shellTest(
   },
   { shell: "fish" },
 );
+
+shellTest("bash: the new commands, doctor, and signal names after the job id", async (bash) => {
+  const text = await script("bash");
+  const cases: [string[], string[]][] = [
+    [["jobworker", "si"], ["signal"]],
+    [["jobworker", "do"], ["doctor"]],
+    [["jobworker", "e"], ["events"]],
+    [["jobworker", "t"], ["top"]],
+    [["jobworker", "signal", "ID", "US"], ["USR1", "USR2"]],
+    [["jobworker", "signal", "--all", "ID", "H"], ["HUP"]],
+    [["jobworker", "signal", "--addr", "h:1", "ID", "WI"], ["WINCH"]],
+    [["jobworker", "signal", "H"], []],
+    [["jobworker", "signal", "--a"], ["--addr", "--all"]],
+    [["jobworker", "top", "--sort", ""], ["cpu", "memory", "io", "age", "id"]],
+    [["jobworker", "top", "--o"], ["--once"]],
+    [["jobworker", "events", "--s"], ["--since"]],
+    [["jobworker", "events", "--l"], ["--label"]],
+    [["jobworker", "list", "--la"], ["--label"]],
+    [["jobworker", "start", "--ti"], ["--timeout"]],
+    [["jobworker", "start", "--la"], ["--label"]],
+    [["jobworker", "doctor", "--j"], ["--job-uid-range", "--json"]],
+  ];
+  const calls = cases.map(([words]) =>
+    `COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; ` +
+    `COMPREPLY=(); _jobworker; echo "$(IFS=' '; echo "\${COMPREPLY[*]}")"`
+  );
+  const result = await runShell(bash, {
+    script: text,
+    args: ["-c", `source "$SCRIPT"\n${calls.join("\n")}`],
+  });
+  assertEquals([result.code, result.err], [0, ""]);
+  const lines = result.out.split("\n");
+  cases.forEach(([words, expected], i) => {
+    assertEquals(lines[i]!.split(" ").filter((w) => w !== ""), expected, words.join(" "));
+  });
+}, { shell: "bash" });
+
+shellTest("fish: signal names, top --sort, doctor's options", async (fish) => {
+  const text = await script("fish");
+  const complete = async (line: string) => {
+    const r = await runShell(fish, {
+      script: text,
+      args: ["--no-config", "-c", `source "$SCRIPT"; complete -C '${line}'`],
+    });
+    assertEquals([r.code, r.err], [0, ""], line);
+    return r.out.split("\n").filter((l) => l !== "").map((l) => l.split("\t")[0]).sort();
+  };
+  assertEquals(await complete("jobworker signal ID US"), ["USR1", "USR2"]);
+  assertEquals(await complete("jobworker top --sort "), ["age", "cpu", "id", "io", "memory"]);
+  assertEquals(await complete("jobworker doctor --data"), ["--data-dir"]);
+  assertEquals(await complete("jobworker do"), ["doctor"]);
+}, { shell: "fish" });

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import {
+  checkLabels,
   DEFAULT_JOB_UID_RANGE,
   type JobSpec,
   type JobState,
@@ -16,7 +17,8 @@ import {
 } from "../job/mod.ts";
 import { CertificateError } from "../certs/errors.ts";
 import { caPaths, certPathsFor, type TlsPaths } from "../certs/paths.ts";
-import { parseSize as parseSizeText } from "../units/mod.ts";
+import { parseDuration, parseSize as parseSizeText } from "../units/mod.ts";
+import { EVENTS_FIRST_RETRY_MS, EVENTS_RETRIES } from "./_events.ts";
 
 /** The server address used when neither `--addr` nor `JOBWORKER_ADDR` is given. */
 export const DEFAULT_ADDR = "127.0.0.1:50051";
@@ -41,7 +43,17 @@ export interface ConnectionSettings {
 }
 
 /** The names of the CLI's commands. */
-export type CommandName = "start" | "stop" | "status" | "list" | "logs" | "completion";
+export type CommandName =
+  | "start"
+  | "stop"
+  | "status"
+  | "list"
+  | "logs"
+  | "signal"
+  | "events"
+  | "top"
+  | "completion"
+  | "doctor";
 
 /**
  * How `status`, `stop` and `list` print statuses: `default` (key/value
@@ -55,6 +67,12 @@ export const OUTPUT_KINDS: readonly Exclude<OutputKind, "default">[] = ["wide", 
 
 /** The job states `list --state` takes. */
 export const JOB_STATES: readonly JobState[] = ["running", "exited", "stopped", "failed"];
+
+/** What `top` sorts its jobs by (`--sort`, or a key press). */
+export type TopSortKey = "cpu" | "memory" | "io" | "age" | "id";
+
+/** The values `top --sort` takes, in the order its help lists them. */
+export const TOP_SORT_KEYS: readonly TopSortKey[] = ["cpu", "memory", "io", "age", "id"];
 
 /** The shells `completion` writes scripts for. */
 export type Shell = "bash" | "zsh" | "fish";
@@ -96,6 +114,8 @@ export type Command =
     states: JobState[];
     /** Only jobs of these owners; empty: every owner. */
     owners: string[];
+    /** Only jobs with all of these labels (filtered by the server); absent: no filter. */
+    labels?: Record<string, string>;
   }
   | {
     kind: "logs";
@@ -106,6 +126,35 @@ export type Command =
     offset: number;
     /** Only the last this many lines (from `offset` on), or null for all. */
     tail: number | null;
+  }
+  | {
+    kind: "signal";
+    connection: ConnectionSettings;
+    id: string;
+    /** As the user typed it (`HUP`, `sigusr1`, `10`); the server decides what it accepts. */
+    signal: string;
+    /** To every process of the job, not only its main process. */
+    all: boolean;
+  }
+  | {
+    kind: "events";
+    connection: ConnectionSettings;
+    /** Only events of jobs with all of these labels. */
+    labels: Record<string, string>;
+    /** Replay the retained events after this sequence number first; null: from now on. */
+    since: number | null;
+    /** One JSON object a line instead of text. */
+    json: boolean;
+  }
+  | {
+    kind: "top";
+    connection: ConnectionSettings;
+    /** One snapshot on stdout, no terminal control. */
+    once: boolean;
+    /** Only jobs with all of these labels. */
+    labels: Record<string, string>;
+    /** The first sort order (keys change it while it runs). */
+    sort: TopSortKey;
   }
   | {
     /** Checks this host (see src/doctor/); asks no server. */
@@ -161,9 +210,16 @@ Commands:
                                     exit with its exit code
   stop ID [--grace SECONDS]         stop a job; prints its final status
   status ID [-w]                    a job's status; -w waits until it ends
-  list [--state S] [--owner NAME]   your jobs (every job for an admin)
+  list [--state S] [--owner NAME] [--label K=V]
+                                    your jobs (every job for an admin)
   logs ID [-f] [--tail N] [--since OFFSET]
                                     a job's output, byte for byte
+  signal ID SIGNAL [--all]          send a signal (HUP, USR1, ...) to a job
+  events [--label K=V] [--since SEQ] [--json]
+                                    job events (started, exited, ...) as they
+                                    happen, until interrupted
+  top [--once] [--label K=V]        a live table of your running jobs: CPU,
+                                    memory, IO, tasks; --once prints one
   completion bash|zsh|fish          a shell completion script
   doctor [--data-dir DIR] [--job-uid-range FIRST-LAST] [--json]
                                     check whether this host can isolate and
@@ -175,6 +231,37 @@ Run "jobworker COMMAND --help" for a command's own options.
 Exit status: 0 success; 1 failure (the server refused, or could not be reached);
 2 usage error. "start -f" and "status -w" exit with the job's own exit code
 instead (see their --help).
+`;
+
+const LABEL_HELP = `A label is KEY=VALUE as in Kubernetes: KEY is a name of 1 to 63 letters, digits,
+"-", "_" or ".", starting and ending with a letter or digit, optionally after a
+DNS prefix and "/" (example.com/tier); VALUE is empty or such a name.`;
+
+/** The data directory `doctor` checks when `--data-dir` is not given: the server's default. */
+export const DEFAULT_DATA_DIR = "data";
+
+const DOCTOR_HELP = `Usage: jobworker doctor [--data-dir DIR] [--job-uid-range FIRST-LAST] [--json]
+
+Checks whether jobworker's isolation and limits really work on THIS host, and
+prints a report: cgroups (version, delegation, CPU, memory, IO, pids, devices),
+namespaces, the kernel features the sandbox needs (mount_setattr, pivot_root,
+seccomp, pidfd, devpts, hidepid), root and its capabilities, the job uid range,
+and the data directory; then the sandbox's protections and an exposure score
+from 0.0 (best) to 10.0, as "systemd-analyze security" rates a unit.
+Run it on the server's host, as root; other users get the checks that need root
+skipped, with the reason. No server is asked.
+
+Options:
+  --data-dir DIR              the server's --data-dir (default ./${DEFAULT_DATA_DIR})
+  --job-uid-range FIRST-LAST  the server's --job-uid-range (default ${DEFAULT_JOB_UID_RANGE.first}-${DEFAULT_JOB_UID_RANGE.last})
+  --json                      the report as JSON
+  -h, --help                  this help
+
+Exit status: 0 nothing jobworker requires is missing (warnings allowed);
+1 a requirement is missing (a check failed); 2 usage error.
+
+Colour: statuses are coloured only when stdout is a terminal, NO_COLOR is unset
+or empty, and TERM is not "dumb".
 `;
 
 const COMMAND_HELP: Record<CommandName, string> = {
@@ -208,9 +295,18 @@ Options:
                        (only where the server allows it); GID defaults to UID
   --max-output SIZE    keep at most this much output (the rest is discarded, and
                        the status says so); default and most: the server's --max-output
+  --timeout DURATION   stop the job (as "stop" does) this long after its start;
+                       its status then says it timed out. Default: the server's
+                       --default-timeout (none unless set); at most its
+                       --max-timeout
+  --label KEY=VALUE    a label, shown by "status", selected by "list --label",
+                       "events --label" and "top --label"; repeatable
 
 SIZE is bytes, or a number with a binary suffix: K, M, G, T (1024-based), optionally
 followed by "i" and/or "B": 512K, 64M, 1.5G, 64Mi, 2GiB.
+DURATION is a number with a unit, ms, s, m, h or d, or several from the largest
+down: 90s, 10m, 2h, 1h30m; a bare number is seconds.
+${LABEL_HELP}
 
 ${WAIT_EXIT_HELP}
 
@@ -233,7 +329,9 @@ ${CONNECTION_HELP}
 `,
   status: `Usage: jobworker status ID [-w] [--output wide|json]
 
-Prints a job's status: state, exit code or signal, limits, resource usage.
+Prints a job's status: state, exit code or signal, limits, resource usage; its
+labels and its deadline when it has them ("Timeout:"), and "(timed out)" after
+the state of a job its deadline stopped.
 
 With -w (--wait) it first waits until the job has ended (at once if it has),
 then prints the final status and exits with the job's exit status (below), so
@@ -246,7 +344,8 @@ Options:
                        json: id, owner, uid, gid, command, args, state, exitCode,
                        signal, oomKilled, startedAt, endedAt (ISO 8601 or null),
                        limits (cpu, memoryBytes, ioReadBps, ioWriteBps, pids;
-                       null = unlimited), usage, output, error
+                       null = unlimited), usage, output, error, timeoutMs
+                       (null: no deadline), timedOut, labels
   --json               the same as --output json
 
 ${WAIT_EXIT_HELP}
@@ -255,7 +354,8 @@ ${COLOR_HELP}
 
 ${CONNECTION_HELP}
 `,
-  list: `Usage: jobworker list [--state STATE]... [--owner NAME]... [--output wide|json]
+  list: `Usage: jobworker list [--state STATE]... [--owner NAME]...
+                     [--label KEY=VALUE]... [--output wide|json]
 
 Lists your jobs (every job for an admin), oldest first: ID, OWNER, STATE, EXIT
 (exit code or signal), STARTED (UTC), COMMAND (shortened).
@@ -265,8 +365,11 @@ Options:
                        repeatable, or comma-separated (--state exited,failed)
   --owner NAME         only jobs of this owner (the client certificate's name);
                        repeatable; only admins see other owners' jobs
+  --label KEY=VALUE    only jobs with this label (chosen by the server);
+                       repeatable: jobs with all of them
   -o, --output FORMAT  wide: also ENDED, DURATION, CPU (time used), MEMORY (peak),
-                       OUTPUT (bytes stored) and the whole COMMAND;
+                       OUTPUT (bytes stored), LABELS (when a job listed has any)
+                       and the whole COMMAND;
                        json: a JSON array of statuses (fields as in "status --help")
   --json               the same as --output json
 
@@ -298,10 +401,96 @@ Options:
 
 ${CONNECTION_HELP}
 `,
+  signal: `Usage: jobworker signal ID SIGNAL [--all]
+
+Sends SIGNAL to the job's main process, or with --all to every process of the
+job, and prints nothing (as kill(1)). SIGNAL is a name with or without "SIG", in
+any case, or its number: HUP, sigusr1, 10. The server accepts those a program
+expects from another process: HUP INT QUIT ABRT KILL USR1 USR2 ALRM TERM CONT
+STOP TSTP TTIN TTOU WINCH; others are refused (exit 1), and so is a job that has
+ended. To end a job, "stop" is the way: SIGTERM to every process, SIGKILL after
+a grace period.
+
+Options:
+  --all   every process of the job, not only its main process
+
+Exit status: 0 sent; 1 the server refused (a signal it does not accept, a job
+that has ended or is not yours) or could not be reached; 2 usage error.
+
+${CONNECTION_HELP}
+`,
+  events: `Usage: jobworker events [--label KEY=VALUE]... [--since SEQ] [--json]
+
+Prints job events as they happen, one line each, until interrupted: your jobs'
+(every job's for an admin), with --label only of jobs with all of those labels.
+A line is
+  SEQ TIME TYPE ID [exit CODE | signal NAME | error "WHY"] [LABELS]
+with TYPE one of started, exited, oom-killed, stopped, timed-out, failed; TIME
+in UTC; LABELS as KEY=VALUE,KEY=VALUE. SEQ numbers the server's events: 1, 2, 3,
+and so on.
+
+With --since SEQ, the events after SEQ that the server still holds come first
+(--since 0: all of them), then new ones: run it again with the last SEQ you saw
+and nothing is missed or repeated. The server keeps the newest 10000 events; an
+older SEQ is refused (exit 1).
+
+A lost connection is resumed the same way, after the last event seen (before
+the first event, from wherever the server is then): up to ${EVENTS_RETRIES} attempts,
+${
+    EVENTS_FIRST_RETRY_MS / 1000
+  } s apart at first, doubling; then it gives up (exit 1) and says which SEQ
+to resume after.
+
+Options:
+  --label KEY=VALUE    only events of jobs with this label; repeatable (jobs
+                       with all of them)
+  --since SEQ          replay the retained events after SEQ first (0: all)
+  --json               one JSON object a line: seq, time (ISO 8601), id, owner,
+                       type, exitCode, signal, error, labels
+  -o, --output json    the same as --json
+
+Exit status: 0 interrupted (Ctrl-C, SIGTERM, SIGHUP): the only way it ends
+well; 1 the server refused, could not be reached, or was lost for good;
+2 usage error.
+
+${LABEL_HELP}
+
+${CONNECTION_HELP}
+`,
+  top: `Usage: jobworker top [--once] [--label KEY=VALUE]... [--sort KEY]
+
+A full-screen table of your running jobs (every job's for an admin), refreshed
+every second: CPU % (100 = one core busy, from the job's CPU time between two
+refreshes), MEM (now), MEM% (of the job's memory limit), PEAK, LIMIT, READ/s and
+WRITE/s (disk bytes per second between two refreshes), TASKS, AGE and COMMAND.
+Columns that do not fit the terminal's width are left out, the least needed
+first; the COMMAND is shortened.
+
+Keys: c sort by CPU, m by memory, i by IO (read + write), a by age (oldest
+first), n by id; q (or Ctrl-C) quits and gives the terminal back as it was.
+
+It needs a terminal (stdin and stdout); for scripts, --once prints one snapshot
+without any terminal control: it asks the server twice, one second apart, so
+that CPU % and the IO rates are measured as on the screen.
+
+Options:
+  --once             print one snapshot and exit
+  --label KEY=VALUE  only jobs with this label; repeatable (all of them)
+  --sort KEY         the first sort order: ${TOP_SORT_KEYS.join(", ")}
+                     (default cpu)
+
+Exit status: 0 quit (q, Ctrl-C, SIGTERM, SIGHUP) or snapshot printed; 1 the
+server refused or could not be reached at the start (later failures are shown
+on the screen and retried); 2 usage error, or no terminal without --once.
+
+${LABEL_HELP}
+
+${CONNECTION_HELP}
+`,
   completion: `Usage: jobworker completion bash|zsh|fish
 
 Prints a completion script for the shell: commands, options, and the values of
---state, --output and completion. Install it, for example:
+--state, --output, --sort and completion. Install it, for example:
   bash:  jobworker completion bash \\
            > ~/.local/share/bash-completion/completions/jobworker
          (or: source <(jobworker completion bash) in ~/.bashrc)
@@ -313,6 +502,7 @@ Options:
 
 Connection options are accepted and ignored: no server is asked.
 `,
+  doctor: DOCTOR_HELP,
 };
 
 const CONNECTION_OPTIONS = {
@@ -342,12 +532,15 @@ const COMMAND_OPTIONS = {
     cwd: { type: "string" },
     "run-as": { type: "string" },
     "max-output": { type: "string" },
+    timeout: { type: "string" },
+    label: { type: "string", multiple: true },
   },
   stop: { grace: { type: "string" }, ...OUTPUT_OPTIONS },
   status: { wait: { type: "boolean", short: "w" }, ...OUTPUT_OPTIONS },
   list: {
     state: { type: "string", multiple: true },
     owner: { type: "string", multiple: true },
+    label: { type: "string", multiple: true },
     ...OUTPUT_OPTIONS,
   },
   logs: {
@@ -356,48 +549,31 @@ const COMMAND_OPTIONS = {
     since: { type: "string" },
     offset: { type: "string" },
   },
+  signal: { all: { type: "boolean" } },
+  events: {
+    label: { type: "string", multiple: true },
+    since: { type: "string" },
+    ...OUTPUT_OPTIONS,
+  },
+  top: {
+    once: { type: "boolean" },
+    label: { type: "string", multiple: true },
+    sort: { type: "string" },
+  },
   completion: {},
+  // Not a client command (it checks this host), but it takes the connection options and
+  // ignores them, as completion does.
+  doctor: {
+    "data-dir": { type: "string" },
+    "job-uid-range": { type: "string" },
+    json: { type: "boolean" },
+  },
 } as const;
-
-/** The doctor's options; it is not a client command, so it lives outside COMMAND_OPTIONS. */
-const DOCTOR_OPTIONS = {
-  "data-dir": { type: "string" },
-  "job-uid-range": { type: "string" },
-  json: { type: "boolean" },
-} as const;
-
-/** The data directory `doctor` checks when `--data-dir` is not given: the server's default. */
-export const DEFAULT_DATA_DIR = "data";
-
-const DOCTOR_HELP = `Usage: jobworker doctor [--data-dir DIR] [--job-uid-range FIRST-LAST] [--json]
-
-Checks whether jobworker's isolation and limits really work on THIS host, and
-prints a report: cgroups (version, delegation, CPU, memory, IO, pids, devices),
-namespaces, the kernel features the sandbox needs (mount_setattr, pivot_root,
-seccomp, pidfd, devpts, hidepid), root and its capabilities, the job uid range,
-and the data directory; then the sandbox's protections and an exposure score
-from 0.0 (best) to 10.0, as "systemd-analyze security" rates a unit.
-Run it on the server's host, as root; other users get the checks that need root
-skipped, with the reason. No server is asked.
-
-Options:
-  --data-dir DIR              the server's --data-dir (default ./${DEFAULT_DATA_DIR})
-  --job-uid-range FIRST-LAST  the server's --job-uid-range (default ${DEFAULT_JOB_UID_RANGE.first}-${DEFAULT_JOB_UID_RANGE.last})
-  --json                      the report as JSON
-  -h, --help                  this help
-
-Exit status: 0 nothing jobworker requires is missing (warnings allowed);
-1 a requirement is missing (a check failed); 2 usage error.
-
-Colour: statuses are coloured only when stdout is a terminal, NO_COLOR is unset
-or empty, and TERM is not "dumb".
-`;
 
 const ALL_OPTIONS: Record<string, OptionSpec> = Object.assign(
   {},
   CONNECTION_OPTIONS,
   ...Object.values(COMMAND_OPTIONS),
-  DOCTOR_OPTIONS,
 );
 
 /** An option as `node:util` parseArgs takes it. */
@@ -406,8 +582,7 @@ export type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?
 export type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 /** The help text of `command`, or the top-level help for `undefined`. */
-export function helpText(command?: CommandName | "doctor"): string {
-  if (command === "doctor") return DOCTOR_HELP;
+export function helpText(command?: CommandName): string {
   return command === undefined ? TOP_HELP : COMMAND_HELP[command];
 }
 
@@ -594,7 +769,49 @@ function startSpec(values: FlagValues, argv: string[]): JobSpec {
   if (runAs !== undefined) spec.runAs = parseRunAs(runAs);
   const maxOutput = str(values, "max-output");
   if (maxOutput !== undefined) spec.maxOutputBytes = parseSize(maxOutput, "--max-output");
+  const timeout = str(values, "timeout");
+  if (timeout !== undefined) spec.timeoutMs = parseTimeout(timeout);
+  const labels = parseLabels(all(values, "label"));
+  if (Object.keys(labels).length > 0) spec.labels = labels;
   return spec;
+}
+
+/** `--timeout`: a duration (see parseDuration in src/units), more than 0. */
+function parseTimeout(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (err) {
+    throw new UsageError(`--timeout: ${(err as Error).message}`);
+  }
+  if (ms <= 0) throw new UsageError(`--timeout: ${JSON.stringify(text)} is not more than 0`);
+  return ms;
+}
+
+/**
+ * `--label KEY=VALUE` values as one set of labels, checked as the server
+ * checks them (src/job/labels.ts), so that a mistake is a usage error and
+ * nothing is sent. A key given twice must have the same value.
+ */
+export function parseLabels(texts: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const text of texts) {
+    const eq = text.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--label: ${JSON.stringify(text)} is not KEY=VALUE`);
+    const key = text.slice(0, eq);
+    const value = text.slice(eq + 1);
+    if (Object.hasOwn(labels, key) && labels[key] !== value) {
+      throw new UsageError(
+        `--label: ${JSON.stringify(key)} is given twice, with different values`,
+      );
+    }
+    labels[key] = value;
+  }
+  try {
+    return checkLabels(labels);
+  } catch (err) {
+    throw new UsageError(`--label: ${(err as Error).message}`);
+  }
 }
 
 /** `UID[:GID]`, each a whole number. */
@@ -698,7 +915,7 @@ function parseOwners(texts: string[]): string[] {
  * otherwise be 10 MiB).
  */
 function looksLikeTime(text: string): boolean {
-  return /^[+-]?\d+(?:\.\d+)?(?:ms|s|m|h|d)$/.test(text) ||
+  return /^[+-]?(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/.test(text) ||
     /^\d{4}-\d{2}-\d{2}(?:[T ].*)?$/.test(text) ||
     /^\d{1,2}:\d{2}(?::\d{2})?/.test(text);
 }
@@ -777,13 +994,11 @@ export function parseCommandLine(args: string[], env: EnvLookup): Command {
     );
   }
   const name = nameToken.value;
-  if (name === "doctor") {
-    return parseDoctor([...argv.slice(0, nameToken.index), ...argv.slice(nameToken.index + 1)]);
-  }
   if (!isCommandName(name)) {
     throw new UsageError(`unknown command ${JSON.stringify(name)} (see --help)`);
   }
   const rest = [...argv.slice(0, nameToken.index), ...argv.slice(nameToken.index + 1)];
+  if (name === "doctor") return parseDoctor(rest);
   const options: Record<string, OptionSpec> = { ...optionsOf(name) };
 
   if (name === "start") {
@@ -811,7 +1026,69 @@ export function parseCommandLine(args: string[], env: EnvLookup): Command {
       const output = outputKind(values);
       const states = parseStates(all(values, "state"));
       const owners = parseOwners(all(values, "owner"));
-      return { kind: "list", connection: resolveConnection(values, env), output, states, owners };
+      const labels = parseLabels(all(values, "label"));
+      const command: Command = {
+        kind: "list",
+        connection: resolveConnection(values, env),
+        output,
+        states,
+        owners,
+      };
+      if (Object.keys(labels).length > 0) command.labels = labels;
+      return command;
+    }
+    case "signal": {
+      if (positionals.length !== 2) {
+        throw new UsageError(
+          `signal takes a job id and a signal: signal ID SIGNAL, got ${positionals.length} ` +
+            `argument${positionals.length === 1 ? "" : "s"}`,
+        );
+      }
+      const [id, signal] = positionals as [string, string];
+      if (id === "") throw new UsageError("signal: the job id is empty");
+      if (signal.trim() === "") throw new UsageError("signal: the signal is empty");
+      return {
+        kind: "signal",
+        connection: resolveConnection(values, env),
+        id,
+        signal,
+        all: values.all === true,
+      };
+    }
+    case "events": {
+      if (positionals.length > 0) {
+        throw new UsageError(`events takes no arguments, got ${JSON.stringify(positionals[0])}`);
+      }
+      const output = outputKind(values);
+      if (output === "wide") throw new UsageError("events: --output takes only json");
+      const labels = parseLabels(all(values, "label"));
+      const since = str(values, "since");
+      return {
+        kind: "events",
+        connection: resolveConnection(values, env),
+        labels,
+        since: since === undefined ? null : parseNumber(since, "--since", { integer: true }),
+        json: output === "json",
+      };
+    }
+    case "top": {
+      if (positionals.length > 0) {
+        throw new UsageError(`top takes no arguments, got ${JSON.stringify(positionals[0])}`);
+      }
+      const labels = parseLabels(all(values, "label"));
+      const sort = str(values, "sort") ?? "cpu";
+      if (!(TOP_SORT_KEYS as readonly string[]).includes(sort)) {
+        throw new UsageError(
+          `--sort: ${JSON.stringify(sort)} is not a sort key (${TOP_SORT_KEYS.join(", ")})`,
+        );
+      }
+      return {
+        kind: "top",
+        connection: resolveConnection(values, env),
+        once: values.once === true,
+        labels,
+        sort: sort as TopSortKey,
+      };
     }
     case "status": {
       const id = onlyId(name, positionals);
@@ -873,7 +1150,7 @@ function parseUidRange(text: string): { first: number; last: number } {
 
 /** `doctor`'s arguments (after the command name); connection options are accepted and ignored. */
 function parseDoctor(args: string[]): Command {
-  const options: Record<string, OptionSpec> = { ...CONNECTION_OPTIONS, ...DOCTOR_OPTIONS };
+  const options: Record<string, OptionSpec> = { ...optionsOf("doctor") };
   if (asksForHelp(args, options)) return { kind: "help", text: helpText("doctor") };
   const { values, positionals } = strictParse(args, options, {
     command: "doctor",

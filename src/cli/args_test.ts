@@ -366,7 +366,8 @@ Deno.test("stop, status, list, logs: bad input", () => {
   assertEquals(usageError(["frob"]), 'unknown command "frob" (see --help)');
   assertEquals(
     usageError([]),
-    "missing command: start, stop, status, list, logs or completion (see --help)",
+    "missing command: start, stop, status, list, logs, signal, events, top, completion or doctor " +
+      "(see --help)",
   );
   assertEquals(usageError(["--user", "alice"]), usageError([]));
 });
@@ -476,4 +477,166 @@ Deno.test("--help and -h, at the top and for every command, win over errors", ()
   for (const name of ["start", "stop", "status", "list", "logs", "completion"]) {
     assertStringIncludes(helpText(), `  ${name} `);
   }
+});
+
+Deno.test("start --timeout and --label go into the spec; without them the spec is as before", () => {
+  const command = parse([
+    "start",
+    ...ALICE,
+    "--timeout",
+    "1h30m",
+    "--label",
+    "team=infra",
+    "--label=example.com/tier=batch",
+    "--label",
+    "empty=",
+    "--",
+    "sleep",
+    "1d",
+  ]);
+  assertEquals(command.kind === "start" && command.spec, {
+    command: "sleep",
+    args: ["1d"],
+    limits: {},
+    timeoutMs: 5_400_000,
+    labels: { empty: "", "example.com/tier": "batch", team: "infra" },
+  });
+  const durations: [string, number][] = [
+    ["90s", 90_000],
+    ["10m", 600_000],
+    ["2h", 7_200_000],
+    ["90", 90_000],
+    ["1.5", 1_500],
+    ["500ms", 500],
+  ];
+  for (const [text, ms] of durations) {
+    const c = parse(["start", ...ALICE, "--timeout", text, "true"]);
+    assertEquals(c.kind === "start" && c.spec.timeoutMs, ms, text);
+  }
+  const plain = parse(["start", ...ALICE, "true"]);
+  assertEquals(plain.kind === "start" && plain.spec, { command: "true", args: [], limits: {} });
+  // The same label twice is one label.
+  const twice = parse(["start", ...ALICE, "--label", "a=1", "--label", "a=1", "true"]);
+  assertEquals(twice.kind === "start" && twice.spec.labels, { a: "1" });
+});
+
+Deno.test("start --timeout and --label: bad input is a usage error", () => {
+  const start = (...options: string[]) => usageError(["start", ...ALICE, ...options, "true"]);
+  for (const bad of ["ten", "10w", "-5s", "30m1h", "1h 30m", ""]) {
+    assertEquals(
+      start(`--timeout=${bad}`),
+      `--timeout: ${JSON.stringify(bad)} is not a duration (like 90s, 10m, 2h, 7d)`,
+    );
+  }
+  assertEquals(start("--timeout", "0"), '--timeout: "0" is not more than 0');
+  assertEquals(start("--timeout", "0s"), '--timeout: "0s" is not more than 0');
+  assertEquals(start("--label", "team"), '--label: "team" is not KEY=VALUE');
+  assertEquals(start("--label", "=x"), '--label: "=x" is not KEY=VALUE');
+  assertStringIncludes(start("--label", "a b=c"), '--label: label key "a b" is invalid');
+  assertStringIncludes(start("--label", "k=no spaces"), '--label: label "k" has an invalid value');
+  assertStringIncludes(start("--label", "-k=v"), "option");
+  assertEquals(
+    start("--label", "a=1", "--label", "a=2"),
+    '--label: "a" is given twice, with different values',
+  );
+  const many = Array.from({ length: 33 }, (_, i) => ["--label", `k${i}=v`]).flat();
+  assertEquals(start(...many), "--label: at most 32 labels, got 33");
+});
+
+Deno.test("list --label (repeatable), signal, events, top", () => {
+  const connection = { addr: "127.0.0.1:50051", tls: aliceTls };
+  assertEquals(parse(["list", "--label", "a=1", "--label", "b=2", ...ALICE]), {
+    kind: "list",
+    connection,
+    output: "default",
+    states: [],
+    owners: [],
+    labels: { a: "1", b: "2" },
+  });
+  assertEquals(usageError(["list", "--label", "a", ...ALICE]), '--label: "a" is not KEY=VALUE');
+
+  assertEquals(parse(["signal", "ID", "HUP", ...ALICE]), {
+    kind: "signal",
+    connection,
+    id: "ID",
+    signal: "HUP",
+    all: false,
+  });
+  // The signal goes as typed: the server reads names, SIG names and numbers.
+  assertEquals(parse(["signal", "--all", "ID", "sigusr1", ...ALICE]), {
+    kind: "signal",
+    connection,
+    id: "ID",
+    signal: "sigusr1",
+    all: true,
+  });
+  const numbered = parse(["signal", "ID", "10", ...ALICE]);
+  assertEquals(numbered.kind === "signal" && numbered.signal, "10");
+  assertEquals(
+    usageError(["signal", "ID", ...ALICE]),
+    "signal takes a job id and a signal: signal ID SIGNAL, got 1 argument",
+  );
+  assertEquals(
+    usageError(["signal", "ID", "HUP", "x", ...ALICE]),
+    "signal takes a job id and a signal: signal ID SIGNAL, got 3 arguments",
+  );
+  assertEquals(usageError(["signal", "ID", " ", ...ALICE]), "signal: the signal is empty");
+  assertEquals(usageError(["signal", "", "HUP", ...ALICE]), "signal: the job id is empty");
+
+  assertEquals(parse(["events", ...ALICE]), {
+    kind: "events",
+    connection,
+    labels: {},
+    since: null,
+    json: false,
+  });
+  assertEquals(parse(["events", "--since", "0", "--label", "a=1", "--json", ...ALICE]), {
+    kind: "events",
+    connection,
+    labels: { a: "1" },
+    since: 0,
+    json: true,
+  });
+  const o = parse(["events", "-o", "json", "--since=42", ...ALICE]);
+  assertEquals(o.kind === "events" && [o.json, o.since], [true, 42]);
+  assertEquals(
+    usageError(["events", "--since", "x", ...ALICE]),
+    '--since: "x" is not a whole number',
+  );
+  assertEquals(usageError(["events", "-o", "wide", ...ALICE]), "events: --output takes only json");
+  assertEquals(usageError(["events", "ID", ...ALICE]), 'events takes no arguments, got "ID"');
+
+  assertEquals(parse(["top", ...ALICE]), {
+    kind: "top",
+    connection,
+    once: false,
+    labels: {},
+    sort: "cpu",
+  });
+  assertEquals(parse(["top", "--once", "--sort", "memory", "--label", "a=1", ...ALICE]), {
+    kind: "top",
+    connection,
+    once: true,
+    labels: { a: "1" },
+    sort: "memory",
+  });
+  assertEquals(
+    usageError(["top", "--sort", "name", ...ALICE]),
+    '--sort: "name" is not a sort key (cpu, memory, io, age, id)',
+  );
+  assertEquals(usageError(["top", "x", ...ALICE]), 'top takes no arguments, got "x"');
+});
+
+Deno.test("help of the new commands and options; doctor is a command like the others", () => {
+  for (const name of ["signal", "events", "top", "doctor"] as const) {
+    assertEquals(parse([name, "--help"]), { kind: "help", text: helpText(name) });
+    assertStringIncludes(helpText(name), `Usage: jobworker ${name}`);
+    assertStringIncludes(helpText(), `  ${name} `);
+  }
+  assertStringIncludes(helpText("start"), "--timeout DURATION");
+  assertStringIncludes(helpText("start"), "--label KEY=VALUE");
+  assertStringIncludes(helpText("list"), "--label KEY=VALUE");
+  assertStringIncludes(helpText("status"), "timedOut, labels");
+  // doctor still takes the connection options and ignores them.
+  assertEquals(parse(["doctor", "--addr", "h:1", "--json"]).kind, "doctor");
 });

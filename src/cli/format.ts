@@ -50,6 +50,10 @@ export interface JobJson {
     memoryCurrentBytes: number | null;
     memoryPeakBytes: number | null;
     tasks: number | null;
+    /** Bytes read from disks (not from the page cache). */
+    ioReadBytes: number | null;
+    /** Bytes written to disks. */
+    ioWriteBytes: number | null;
   };
   /** What became of the output. */
   output: {
@@ -64,6 +68,12 @@ export interface JobJson {
   };
   /** Why the job failed (state `failed`), otherwise null. */
   error: string | null;
+  /** The job's deadline in ms after its start, or null without one. */
+  timeoutMs: number | null;
+  /** The deadline stopped the job (its state is then `stopped`). */
+  timedOut: boolean;
+  /** The labels it was started with (none: `{}`). */
+  labels: Record<string, string>;
 }
 
 /**
@@ -96,6 +106,8 @@ export function statusToJson(status: JobStatus): JobJson {
       memoryCurrentBytes: status.usage.memoryCurrentBytes,
       memoryPeakBytes: status.usage.memoryPeakBytes,
       tasks: status.usage.tasks,
+      ioReadBytes: status.usage.ioReadBytes,
+      ioWriteBytes: status.usage.ioWriteBytes,
     },
     output: {
       bytes: status.output.bytes,
@@ -104,6 +116,9 @@ export function statusToJson(status: JobStatus): JobJson {
       error: status.output.error,
     },
     error: status.error,
+    timeoutMs: status.timeoutMs,
+    timedOut: status.timedOut,
+    labels: { ...status.labels },
   };
 }
 
@@ -166,6 +181,35 @@ export function formatExit(status: JobStatus): string {
   return status.oomKilled ? `${how} (oom)` : how;
 }
 
+/**
+ * Labels as `--label` takes them, comma-separated in key order:
+ * `team=infra,tier=batch` (a key or value cannot hold a comma); `-` for none.
+ */
+export function formatLabels(labels: Readonly<Record<string, string>>): string {
+  const keys = Object.keys(labels).sort();
+  if (keys.length === 0) return "-";
+  return keys.map((key) => `${escapeControl(key)}=${escapeControl(labels[key]!)}`).join(",");
+}
+
+/**
+ * A duration exactly, as `--timeout` takes it back: the units from days
+ * down to milliseconds that are not zero, `1h30m`, `90s` as `1m30s`,
+ * `1.5s` as `1s500ms`; `0s` for zero.
+ */
+export function formatTimeout(ms: number): string {
+  let rest = Math.max(0, Math.round(ms));
+  const parts: string[] = [];
+  for (
+    const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const
+  ) {
+    const n = Math.floor(rest / size);
+    if (n > 0) parts.push(`${n}${unit}`);
+    rest -= n * size;
+  }
+  if (rest > 0) parts.push(`${rest}ms`);
+  return parts.length === 0 ? "0s" : parts.join("");
+}
+
 /** A time as ISO 8601 in UTC to the second, e.g. `2024-05-01T12:00:00Z`. */
 export function formatTime(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -202,25 +246,33 @@ function formatOutput(output: JobStatus["output"]): string {
 }
 
 /**
- * One job as aligned `Key: value` lines (ID, Owner, Runs as, Command, State, Exit,
- * OOM killed, Started, Ended, Limits, Usage, Output, and Error when there is one),
- * ending in a newline.
+ * One job as aligned `Key: value` lines (ID, Owner, Runs as, Command, Labels
+ * when it has any, State (with `(timed out)` when its deadline stopped it),
+ * Exit, OOM killed, Started, Ended, Timeout when it has a deadline, Limits,
+ * Usage, Output, and Error when there is one), ending in a newline.
  */
 export function formatStatus(status: JobStatus, options: ColorOptions = {}): string {
+  const state = options.color ? paintState(status.state, status) : status.state;
   const rows: [string, string][] = [
     ["ID", escapeControl(status.id)],
     ["Owner", escapeControl(status.owner)],
     ["Runs as", `uid ${status.uid}, gid ${status.gid}`],
     ["Command", formatCommand(status.command, status.args)],
-    ["State", options.color ? paintState(status.state, status) : status.state],
+  ];
+  if (Object.keys(status.labels).length > 0) rows.push(["Labels", formatLabels(status.labels)]);
+  rows.push(
+    ["State", status.timedOut ? `${state} (timed out)` : state],
     ["Exit", formatExit(status)],
     ["OOM killed", status.oomKilled ? "yes" : "no"],
     ["Started", formatTime(status.startedAt)],
     ["Ended", status.endedAt === null ? "-" : formatTime(status.endedAt)],
+  );
+  if (status.timeoutMs !== null) rows.push(["Timeout", formatTimeout(status.timeoutMs)]);
+  rows.push(
     ["Limits", formatLimits(status.limits)],
     ["Usage", formatUsage(status.usage)],
     ["Output", formatOutput(status.output)],
-  ];
+  );
   if (status.error !== null) rows.push(["Error", escapeControl(status.error)]);
   const width = Math.max(...rows.map(([key]) => key.length)) + 1;
   return rows.map(([key, value]) => `${`${key}:`.padEnd(width)} ${value}\n`).join("");
@@ -301,8 +353,9 @@ export function formatList(
 /**
  * The wide table of jobs: ID, OWNER, STATE, EXIT, STARTED, ENDED, DURATION
  * (until now, `options.now`, while a job runs), CPU (time used), MEMORY
- * (peak), OUTPUT (bytes stored, marked when truncated at the cap) and the
- * whole COMMAND. `-` where there is no figure.
+ * (peak), OUTPUT (bytes stored, marked when truncated at the cap), LABELS
+ * (only when a job in the table has any) and the whole COMMAND. `-` where
+ * there is no figure.
  */
 export function formatWideList(
   statuses: readonly JobStatus[],
@@ -322,8 +375,12 @@ export function formatWideList(
     "OUTPUT",
     "COMMAND",
   ];
+  // Tables of jobs without labels keep the columns they always had.
+  const withLabels = statuses.some((s) => Object.keys(s.labels).length > 0);
+  if (withLabels) header.splice(header.length - 1, 0, "LABELS");
   const rows = statuses.map((s): Cell[] => {
     const output = s.output.bytes === null ? "-" : formatBytes(s.output.bytes);
+    const labels = withLabels ? [formatLabels(s.labels)] : [];
     return [
       escapeControl(s.id),
       escapeControl(s.owner),
@@ -335,6 +392,7 @@ export function formatWideList(
       s.usage.cpuNs === null ? "-" : `${(s.usage.cpuNs / 1e9).toFixed(3)}s`,
       s.usage.memoryPeakBytes === null ? "-" : formatBytes(s.usage.memoryPeakBytes),
       s.output.truncated ? `${output}(truncated)` : output,
+      ...labels,
       formatCommand(s.command, s.args),
     ];
   });

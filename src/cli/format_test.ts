@@ -7,11 +7,14 @@ import {
   formatDuration,
   formatExit,
   formatJson,
+  formatLabels,
   formatList,
   formatStatus,
+  formatTimeout,
   formatWideList,
   statusToJson,
 } from "./format.ts";
+import { parseDuration } from "../units/mod.ts";
 import { ID as ID1, jobStatus } from "../../tests/cli/_fixture.ts";
 
 const ID2 = "0b5e8f1c-2222-4a2b-8c3d-000000000002";
@@ -30,7 +33,14 @@ function status(overrides: Partial<JobStatus> = {}): JobStatus {
       ioWriteBps: 2 ** 20,
       pids: 1024,
     },
-    usage: { cpuNs: 12_345_678, memoryCurrentBytes: 0, memoryPeakBytes: 3 * 2 ** 20, tasks: 0 },
+    usage: {
+      cpuNs: 12_345_678,
+      memoryCurrentBytes: 0,
+      memoryPeakBytes: 3 * 2 ** 20,
+      tasks: 0,
+      ioReadBytes: null,
+      ioWriteBytes: null,
+    },
     ...overrides,
   });
 }
@@ -54,6 +64,9 @@ Deno.test("statusToJson: exactly the documented fields, ISO times, null = unlimi
     "usage",
     "output",
     "error",
+    "timeoutMs",
+    "timedOut",
+    "labels",
   ]);
   assertEquals(Object.keys(json.limits), ["cpu", "memoryBytes", "ioReadBps", "ioWriteBps", "pids"]);
   assertEquals(Object.keys(json.usage), [
@@ -61,6 +74,8 @@ Deno.test("statusToJson: exactly the documented fields, ISO times, null = unlimi
     "memoryCurrentBytes",
     "memoryPeakBytes",
     "tasks",
+    "ioReadBytes",
+    "ioWriteBytes",
   ]);
   assertEquals(json, {
     id: ID1,
@@ -76,9 +91,19 @@ Deno.test("statusToJson: exactly the documented fields, ISO times, null = unlimi
     startedAt: "2024-05-01T12:00:00.250Z",
     endedAt: "2024-05-01T12:00:01.500Z",
     limits: { cpu: 1, memoryBytes: 536870912, ioReadBps: null, ioWriteBps: 1048576, pids: 1024 },
-    usage: { cpuNs: 12345678, memoryCurrentBytes: 0, memoryPeakBytes: 3145728, tasks: 0 },
+    usage: {
+      cpuNs: 12345678,
+      memoryCurrentBytes: 0,
+      memoryPeakBytes: 3145728,
+      tasks: 0,
+      ioReadBytes: null,
+      ioWriteBytes: null,
+    },
     output: { bytes: 1234, maxBytes: 1073741824, truncated: false, error: null },
     error: null,
+    timeoutMs: null,
+    timedOut: false,
+    labels: {},
   });
   // A running job: endedAt null, and the JSON text round-trips.
   const running = statusToJson(status({ state: "running", exitCode: null, endedAt: null }));
@@ -114,7 +139,14 @@ Deno.test("formatStatus: running, signalled, OOM-killed, failed", () => {
       state: "running",
       exitCode: null,
       endedAt: null,
-      usage: { cpuNs: null, memoryCurrentBytes: null, memoryPeakBytes: null, tasks: null },
+      usage: {
+        cpuNs: null,
+        memoryCurrentBytes: null,
+        memoryPeakBytes: null,
+        tasks: null,
+        ioReadBytes: null,
+        ioWriteBytes: null,
+      },
     }),
   );
   assertStringIncludes(running, "Exit:       -\n");
@@ -201,7 +233,14 @@ Deno.test("formatWideList: more columns, whole commands, durations until now whi
       state: "running",
       exitCode: null,
       endedAt: null,
-      usage: { cpuNs: null, memoryCurrentBytes: null, memoryPeakBytes: null, tasks: null },
+      usage: {
+        cpuNs: null,
+        memoryCurrentBytes: null,
+        memoryPeakBytes: null,
+        tasks: null,
+        ioReadBytes: null,
+        ioWriteBytes: null,
+      },
       output: { bytes: 2 ** 30, maxBytes: 2 ** 30, truncated: true, error: null },
     }),
   ], { now: new Date("2024-05-01T13:02:03.250Z") });
@@ -255,4 +294,97 @@ Deno.test("colour: the state alone is painted, and the columns stay aligned", ()
     "State:      \x1b[32mexited\x1b[0m\n",
   );
   assertEquals(formatList(statuses, { color: false }), plain);
+});
+
+Deno.test("formatStatus: labels, the deadline, and a job its deadline stopped", () => {
+  const timedOut = status({
+    state: "stopped",
+    exitCode: null,
+    signal: "SIGTERM",
+    timeoutMs: 90_000,
+    timedOut: true,
+    labels: { tier: "batch", team: "infra" },
+  });
+  assertEquals(
+    formatStatus(timedOut),
+    [
+      `ID:         ${ID1}`,
+      "Owner:      alice",
+      "Runs as:    uid 61184, gid 61184",
+      "Command:    sh -c 'echo hi'",
+      "Labels:     team=infra,tier=batch",
+      "State:      stopped (timed out)",
+      "Exit:       SIGTERM",
+      "OOM killed: no",
+      "Started:    2024-05-01T12:00:00Z",
+      "Ended:      2024-05-01T12:00:01Z",
+      "Timeout:    1m30s",
+      "Limits:     cpu 1, memory 512MiB, pids 1024, io read unlimited, io write 1MiB/s",
+      "Usage:      cpu 0.012s, memory 0B, peak 3MiB, tasks 0",
+      "Output:     1.2KiB (cap 1GiB)",
+      "",
+    ].join("\n"),
+  );
+  // Coloured, the note stays outside the colour.
+  assertStringIncludes(
+    formatStatus(timedOut, { color: true }),
+    "State:      \x1b[33mstopped\x1b[0m (timed out)\n",
+  );
+  // A deadline that has not struck yet: the Timeout line alone.
+  const pending = formatStatus(status({ timeoutMs: 5_400_000 }));
+  assertStringIncludes(pending, "State:      exited\n");
+  assertStringIncludes(pending, "Timeout:    1h30m\n");
+});
+
+Deno.test("statusToJson: timeoutMs, timedOut, labels, IO usage", () => {
+  const json = statusToJson(status({
+    timeoutMs: 1500,
+    timedOut: true,
+    labels: { a: "1" },
+    usage: {
+      cpuNs: 1,
+      memoryCurrentBytes: 2,
+      memoryPeakBytes: 3,
+      tasks: 4,
+      ioReadBytes: 5,
+      ioWriteBytes: 6,
+    },
+  }));
+  assertEquals([json.timeoutMs, json.timedOut, json.labels], [1500, true, { a: "1" }]);
+  assertEquals([json.usage.ioReadBytes, json.usage.ioWriteBytes], [5, 6]);
+});
+
+Deno.test("formatWideList: a LABELS column only when a job has labels", () => {
+  const table = formatWideList([
+    status({ labels: { team: "infra", tier: "batch" } }),
+    status({ id: ID2 }),
+  ], { now: new Date(0) });
+  const [header, first, second] = table.split("\n");
+  assertEquals(
+    header,
+    "ID                                    OWNER  STATE   EXIT  STARTED               " +
+      "ENDED                 DURATION  CPU     MEMORY  OUTPUT  LABELS                 COMMAND",
+  );
+  assertStringIncludes(first!, "  1.2KiB  team=infra,tier=batch  sh -c 'echo hi'");
+  assertStringIncludes(second!, "  1.2KiB  -                      sh -c 'echo hi'");
+  // A label cannot hold a control character, but what is shown is escaped anyway.
+  assertEquals(formatLabels({ "k\x1b": "v\n" }), "k\\x1b=v\\n");
+  assertEquals(formatLabels({}), "-");
+});
+
+Deno.test("formatTimeout: exact, and what --timeout takes back", () => {
+  const cases: [number, string][] = [
+    [0, "0s"],
+    [500, "500ms"],
+    [1500, "1s500ms"],
+    [90_000, "1m30s"],
+    [600_000, "10m"],
+    [5_400_000, "1h30m"],
+    [7_200_000, "2h"],
+    [129_600_000, "1d12h"],
+  ];
+  for (const [ms, text] of cases) {
+    assertEquals(formatTimeout(ms), text, String(ms));
+    if (ms > 0) assertEquals(parseDuration(text), ms, text);
+  }
 });

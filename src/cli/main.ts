@@ -27,7 +27,10 @@ import {
   signalNumber,
 } from "./_exit_code.ts";
 import { printLogs } from "./_logs.ts";
-import { followToEnd, PAST_ANY_OUTPUT } from "./_wait.ts";
+import { followToEnd, PAST_ANY_OUTPUT, pause } from "./_wait.ts";
+import { eventToJson, formatEventLine, watchEvents } from "./_events.ts";
+import { sortTopRows, topRows, topSample, topTable } from "./_top.ts";
+import { denoTerminal, listJobs, runTopScreen, type TopTerminal } from "./_top_screen.ts";
 import {
   DOCTOR_PROBE_ARG,
   type DoctorOptions,
@@ -49,7 +52,7 @@ export interface ByteWriter {
 /** The client calls the CLI makes; {@link JobWorkerClient} has them all. */
 export type CliClient = Pick<
   JobWorkerClient,
-  "start" | "stop" | "status" | "list" | "streamOutput" | "close"
+  "start" | "stop" | "status" | "list" | "streamOutput" | "signal" | "watchEvents" | "close"
 >;
 
 /** Where {@link run} reads and writes; every field defaults to the real thing. */
@@ -69,10 +72,20 @@ export interface CliIo {
   isTerminal?: () => boolean;
   /**
    * Calls `handler` on every interrupt until the returned function is
-   * called. Only `start -f` listens. Default: SIGINT (Ctrl-C), SIGTERM and
-   * SIGHUP.
+   * called. `start -f` and `events` listen. Default: SIGINT (Ctrl-C),
+   * SIGTERM and SIGHUP.
    */
   onInterrupt?: (handler: () => void) => () => void;
+  /**
+   * The terminal `top` takes over, or null when there is none. Default: the
+   * real one when stdin and stdout are terminals (and stdout is not
+   * injected), otherwise null.
+   */
+  terminal?: TopTerminal | null;
+  /** How wide stdout is, for `top --once` (null: no limit). Default: the terminal's width, or null. */
+  columns?: () => number | null;
+  /** Between two of `top`'s refreshes (and `top --once`'s two samples); default 1000 ms. */
+  refreshMs?: number;
   /** Runs `doctor`'s checks; default {@link runDoctor} (the real host). */
   doctor?: (options: DoctorOptions) => Promise<DoctorReport>;
 }
@@ -152,6 +165,13 @@ interface Context {
   /** stdout is a terminal. */
   isTerminal: boolean;
   onInterrupt: (handler: () => void) => () => void;
+  /** A client on a new connection; the one it gave before is closed. */
+  reconnect: () => Promise<CliClient>;
+  /** See {@link CliIo.terminal}. */
+  terminal: TopTerminal | null;
+  /** See {@link CliIo.columns}. */
+  columns: () => number | null;
+  refreshMs: number;
 }
 
 /** How a command that shows one status shows it. */
@@ -296,7 +316,10 @@ async function execute(
       return code;
     }
     case "list": {
-      const statuses = (await client.list()).filter((s) =>
+      const listed = command.labels === undefined
+        ? await client.list()
+        : await client.list({ labels: command.labels });
+      const statuses = listed.filter((s) =>
         (command.states.length === 0 || command.states.includes(s.state)) &&
         (command.owners.length === 0 || command.owners.includes(s.owner))
       );
@@ -322,7 +345,84 @@ async function execute(
       });
       return EXIT_OK;
     }
+    case "signal": {
+      // Silent on success, as kill(1); the server checks the signal and the job.
+      await client.signal(command.id, command.signal, command.all ? { all: true } : {});
+      return EXIT_OK;
+    }
+    case "events":
+      return await printEvents(command, context);
+    case "top":
+      return await top(command, context);
   }
+}
+
+/**
+ * A call that failed while `events` or `top` runs on, in a few words:
+ * "cannot reach the server at ADDR: WHY" for a connection that could not
+ * be made, the server's or grpc-js's own words for anything else (such as
+ * "connection dropped", which {@link errorMessage} would also call
+ * unreachable).
+ */
+function callFailure(err: unknown, command: Command): string {
+  return err instanceof ApiError && !/No connection established/i.test(err.message)
+    ? oneLine(err.message || `server answered ${grpc.status[err.code] ?? err.code}`)
+    : errorMessage(err, command);
+}
+
+/** `events`: until interrupted (exit 0), resuming lost watches (see ./_events.ts). */
+async function printEvents(
+  command: Extract<Command, { kind: "events" }>,
+  context: Context,
+): Promise<number> {
+  const interrupted = new AbortController();
+  const unlisten = context.onInterrupt(() => interrupted.abort());
+  try {
+    await watchEvents({
+      labels: command.labels,
+      since: command.since,
+      write: (event) =>
+        context.out(
+          command.json ? JSON.stringify(eventToJson(event)) + "\n" : formatEventLine(event),
+        ),
+      say: context.say,
+      client: context.client,
+      reconnect: context.reconnect,
+      signal: interrupted.signal,
+      describeError: (err) => callFailure(err, command),
+    });
+    return EXIT_OK;
+  } finally {
+    unlisten();
+  }
+}
+
+/**
+ * `top`: the live view on the terminal, or with `--once` one table on
+ * stdout from two samples `refreshMs` apart (the rates need two; none are
+ * taken when nothing runs).
+ */
+async function top(command: Extract<Command, { kind: "top" }>, context: Context): Promise<number> {
+  const { client } = context;
+  if (!command.once) {
+    // run() refused `top` without a terminal before connecting.
+    await runTopScreen(client, context.terminal!, {
+      labels: command.labels,
+      sort: command.sort,
+      refreshMs: context.refreshMs,
+      describeError: (err) => callFailure(err, command),
+    });
+    return EXIT_OK;
+  }
+  const first = topSample(await listJobs(client, command.labels), performance.now());
+  let second = first;
+  if (first.jobs.size > 0) {
+    await pause(context.refreshMs, undefined);
+    second = topSample(await listJobs(client, command.labels), performance.now());
+  }
+  const rows = sortTopRows(topRows(first, second, new Date()), command.sort);
+  await context.out(topTable(rows, { width: context.columns() }).join("\n") + "\n");
+  return EXIT_OK;
 }
 
 /** `start -f` and `status -w` exit with the job's status: their own failures must not read as the job's 1. */
@@ -372,6 +472,8 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
   }
 
   let client: CliClient | undefined;
+  // The client of the latest reconnection (events), if any.
+  let spare: CliClient | undefined;
   try {
     if (command.kind === "help") {
       await out(command.text);
@@ -392,8 +494,20 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
       await out(command.json ? formatReportJson(report) : formatReport(report, { color }));
       return report.counts.fail > 0 ? EXIT_FAILURE : EXIT_OK;
     }
-    client = await (io.connect ?? defaultConnect)(command.connection);
+    const topTerminal = io.terminal !== undefined
+      ? io.terminal
+      : io.stdout === undefined && Deno.stdin.isTerminal() && Deno.stdout.isTerminal()
+      ? denoTerminal()
+      : null;
+    if (command.kind === "top" && !command.once && topTerminal === null) {
+      throw new UsageError(
+        "top needs a terminal (stdin and stdout); for scripts, top --once prints one snapshot",
+      );
+    }
+    const connect = io.connect ?? defaultConnect;
+    client = await connect(command.connection);
     const terminal = isTerminal();
+    const settings = command.connection;
     return await execute(command, {
       client,
       out,
@@ -401,6 +515,16 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
       color: shouldColor({ isTerminal: terminal, env }),
       isTerminal: terminal,
       onInterrupt: io.onInterrupt ?? listenForInterrupts,
+      reconnect: async () => {
+        spare?.close();
+        spare = undefined;
+        spare = await connect(settings);
+        return spare;
+      },
+      terminal: topTerminal,
+      columns: io.columns ??
+        (() => io.stdout === undefined && terminal ? Deno.consoleSize().columns : null),
+      refreshMs: io.refreshMs ?? 1000,
     });
   } catch (err) {
     if (err instanceof StdoutClosed) return EXIT_OK;
@@ -409,6 +533,7 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
     return waitsForJob(command) ? EXIT_WAIT_FAILURE : EXIT_FAILURE;
   } finally {
     client?.close();
+    spare?.close();
   }
 }
 

@@ -502,3 +502,142 @@ Deno.test("completion: a script on stdout without connecting; a bad shell is a u
     'jobworker: completion: "tcsh" is not a supported shell (bash, zsh, fish)\n',
   );
 });
+
+Deno.test("signal: silent on success; the server's refusals exit 1 with its words", async () => {
+  const r = await cli(["signal", ID, "hup", ...ALICE]);
+  assertEquals([r.code, r.out, r.err], [0, "", ""]);
+  assertEquals(r.client.calls, [["signal", ID, "hup", {}]]);
+  const all = await cli(["signal", "--all", ID, "USR1", ...ALICE]);
+  assertEquals(all.client.calls, [["signal", ID, "USR1", { all: true }]]);
+
+  const invalid = new ApiError(
+    grpc.status.INVALID_ARGUMENT,
+    'Cannot signal job: "SEGV" is not a signal a job may be sent; one of HUP INT',
+  );
+  const bad = await cli(["signal", ID, "SEGV", ...ALICE], {
+    client: new FakeClient({ signalError: invalid }),
+  });
+  assertEquals([bad.code, bad.out], [1, ""]);
+  assertEquals(
+    bad.err,
+    'jobworker: cannot signal job: "SEGV" is not a signal a job may be sent; one of HUP INT\n',
+  );
+  const ended = new ApiError(
+    grpc.status.FAILED_PRECONDITION,
+    `Cannot signal job ${ID}: it has ended (exited)`,
+  );
+  const late = await cli(["signal", ID, "HUP", ...ALICE], {
+    client: new FakeClient({ signalError: ended }),
+  });
+  assertEquals([late.code, late.err], [
+    1,
+    `jobworker: cannot signal job ${ID}: it has ended (exited)\n`,
+  ]);
+  const usage = await cli(["signal", ID, ...ALICE]);
+  assertEquals([usage.code, usage.connected.length], [2, 0]);
+});
+
+Deno.test("start --timeout/--label and list --label reach the client; status shows them", async () => {
+  const r = await cli([
+    "start",
+    ...ALICE,
+    "--timeout",
+    "90s",
+    "--label",
+    "team=infra",
+    "--",
+    "sleep",
+    "1d",
+  ]);
+  assertEquals(r.client.calls, [["start", {
+    command: "sleep",
+    args: ["1d"],
+    limits: {},
+    timeoutMs: 90_000,
+    labels: { team: "infra" },
+  }]]);
+  const bad = await cli(["start", ...ALICE, "--timeout", "soon", "--", "true"]);
+  assertEquals([bad.code, bad.connected.length], [2, 0]);
+  assertEquals(bad.err, 'jobworker: --timeout: "soon" is not a duration (like 90s, 10m, 2h, 7d)\n');
+
+  const list = await cli(["list", "--label", "a=1", "--label", "b=2", ...ALICE]);
+  assertEquals(list.client.calls, [["list", { labels: { a: "1", b: "2" } }]]);
+
+  const timedOut = jobStatus({
+    state: "stopped",
+    exitCode: null,
+    signal: "SIGTERM",
+    timeoutMs: 2000,
+    timedOut: true,
+    labels: { team: "infra" },
+  });
+  const client = new FakeClient({ statuses: [timedOut] });
+  const status = await cli(["status", ID, ...ALICE], { client });
+  assertMatch(status.out, /^State: +stopped \(timed out\)$/m);
+  assertMatch(status.out, /^Timeout: +2s$/m);
+  assertMatch(status.out, /^Labels: +team=infra$/m);
+  const json = JSON.parse((await cli(["status", ID, "--json", ...ALICE], { client })).out);
+  assertEquals([json.timeoutMs, json.timedOut, json.labels], [2000, true, { team: "infra" }]);
+});
+
+Deno.test("top: without a terminal it says to use --once (exit 2, nothing asked)", async () => {
+  const r = await cli(["top", ...ALICE]);
+  assertEquals([r.code, r.out, r.connected.length], [2, "", 0]);
+  assertEquals(
+    r.err,
+    "jobworker: top needs a terminal (stdin and stdout); for scripts, top --once prints one " +
+      "snapshot\n",
+  );
+});
+
+Deno.test("top --once: one table from two samples, no terminal control", async () => {
+  let n = 0;
+  const client = new FakeClient();
+  client.list = (options?: { labels?: Record<string, string> }) => {
+    client.calls.push(["list", options]);
+    n++;
+    return Promise.resolve([
+      runningStatus({
+        usage: {
+          cpuNs: n * 5e7,
+          memoryCurrentBytes: 2 ** 20,
+          memoryPeakBytes: 2 ** 21,
+          tasks: 2,
+          ioReadBytes: 0,
+          ioWriteBytes: n * 10_000,
+        },
+      }),
+      jobStatus({ id: "ended" }),
+    ]);
+  };
+  const stdout = new Sink();
+  const stderr = new Sink();
+  const started = performance.now();
+  const code = await run(["top", "--once", "--label", "a=1", ...ALICE], {
+    stdout,
+    stderr,
+    env: () => undefined,
+    connect: () => Promise.resolve(client),
+    refreshMs: 100,
+  });
+  const elapsed = performance.now() - started;
+  assertEquals([code, stderr.text()], [0, ""]);
+  assert(elapsed >= 100, `the two samples were ${elapsed} ms apart`);
+  const [header, row, end] = stdout.text().split("\n");
+  assertMatch(
+    header!,
+    /^ID +OWNER +CPU% +MEM +MEM% +PEAK +LIMIT +READ\/s +WRITE\/s +TASKS +AGE +COMMAND$/,
+  );
+  // 0.05 s of CPU in about 0.1 s: about 50 %.
+  const cpu = Number(row!.split(/ +/)[2]);
+  assert(cpu > 10 && cpu <= 50, row);
+  assertStringIncludes(row!, `${ID}  alice`);
+  assertEquals(end, "");
+  assert(!stdout.text().includes("\x1b"), "no escape sequences");
+  assertEquals(client.calls, [["list", { labels: { a: "1" } }], ["list", { labels: { a: "1" } }]]);
+
+  // Nothing running: the header at once, one call.
+  const idle = new FakeClient();
+  const r = await cli(["top", "--once", ...ALICE], { client: idle });
+  assertEquals([r.code, r.out.split("\n").length, idle.calls], [0, 2, [["list"]]]);
+});

@@ -1,15 +1,16 @@
 /**
  * The jobworker command-line client: `deno task cli COMMAND` with the
- * commands start, stop, status, list, logs and completion (see
- * `deno task cli --help`), and `doctor`, which checks the local host
- * (src/doctor/) instead of asking a server.
+ * commands start, stop, status, list, logs, signal, events, top and
+ * completion (see `deno task cli --help`), and `doctor`, which checks the
+ * local host (src/doctor/) instead of asking a server.
  *
  * - {@link run} runs a command line in-process with injectable stdout,
  *   stderr, environment and client, and returns the exit status;
  * - {@link parseCommandLine} and {@link parseSize} turn arguments into a
  *   checked {@link Command};
  * - {@link formatStatus}, {@link formatList}, {@link formatWideList} and
- *   {@link statusToJson} are how statuses are shown;
+ *   {@link statusToJson} are how statuses are shown, {@link formatLabels}
+ *   and {@link formatTimeout} how labels and deadlines are;
  * - {@link exitCodeOf} is the exit status of `start -f` and `status -w`.
  *
  * @example
@@ -33,10 +34,13 @@ export {
   OUTPUT_KINDS,
   type OutputKind,
   parseCommandLine,
+  parseLabels,
   parseSize,
   resolveConnection,
   type Shell,
   SHELLS,
+  TOP_SORT_KEYS,
+  type TopSortKey,
   UsageError,
 } from "./args.ts";
 export {
@@ -47,9 +51,11 @@ export {
   formatDuration,
   formatExit,
   formatJson,
+  formatLabels,
   formatList,
   formatStatus,
   formatTime,
+  formatTimeout,
   formatWideList,
   type JobJson,
   statusToJson,

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { spliceOnce, waitReadable } from "../../ffi/mod.ts";
+import { readSome, spliceOnce, SyscallError, waitReadable, writeFd } from "../../ffi/mod.ts";
 
 /** The pipe's buffer and the most one splice moves. */
 export const PUMP_CHUNK_BYTES = 1024 * 1024;
@@ -78,6 +78,60 @@ export async function pumpOutput(
       state.bytes += moved;
     } else if (!discarding && !state.truncated) {
       // Bytes beyond the cap: only now is the output really cut.
+      state.truncated = true;
+      options.onChange({ ...state });
+    }
+  }
+}
+
+/** The most one read of a terminal's master takes. */
+const TTY_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Pumps what a job writes to its terminal (the pty master `masterFd`,
+ * non-blocking) into `options.outputFd`, with the same cap and reports as
+ * {@link pumpOutput}, until no process holds the terminal any more (the
+ * master then reads EIO). A terminal cannot be spliced: the bytes pass
+ * through a buffer here.
+ */
+export async function pumpTerminal(
+  masterFd: number,
+  options: { outputFd: number; maxBytes: number; onChange: (state: PumpState) => void },
+): Promise<PumpState> {
+  const state: PumpState = { bytes: 0, truncated: false, error: null };
+  const buf = new Uint8Array(TTY_CHUNK_BYTES);
+  for (;;) {
+    let n: number | null;
+    try {
+      n = readSome(masterFd, buf);
+    } catch (err) {
+      if (err instanceof SyscallError && err.code === "EIO") return state;
+      throw err;
+    }
+    if (n === null) {
+      await waitReadable(masterFd);
+      continue;
+    }
+    if (n === 0) return state;
+    const room = options.maxBytes - state.bytes;
+    if (state.error !== null) continue;
+    if (room <= 0) {
+      if (!state.truncated) {
+        state.truncated = true;
+        options.onChange({ ...state });
+      }
+      continue;
+    }
+    const keep = buf.subarray(0, Math.min(n, room));
+    try {
+      writeFd(options.outputFd, keep, "output");
+      state.bytes += keep.length;
+    } catch (err) {
+      state.error = describe(err);
+      options.onChange({ ...state });
+      continue;
+    }
+    if (keep.length < n && !state.truncated) {
       state.truncated = true;
       options.onChange({ ...state });
     }

@@ -120,6 +120,8 @@ export interface ExecutorProcess {
   exitSignal(): Promise<string | null>;
   /** Sends `stop` (see ./protocol.ts); ignored once the executor has ended. */
   stop(graceMs: number): void;
+  /** Sends `signal` (see ./protocol.ts); ignored once the executor has ended. */
+  signal(signal: number, options: { all: boolean }): void;
   /** SIGKILLs the executor, which takes the job's whole PID namespace along. */
   kill(): void;
 }
@@ -405,6 +407,9 @@ function followExecutor(identity: ExecutorIdentity, options: FollowOptions): Exe
     exitSignal: options.exitSignal,
     stop(graceMs) {
       if (!ended) sendCommand(options.files.control, { type: "stop", graceMs });
+    },
+    signal(signal, { all }) {
+      if (!ended) sendCommand(options.files.control, { type: "signal", signal, all });
     },
     kill() {
       if (!ended) options.kill();

@@ -21,7 +21,10 @@ import {
   O_APPEND,
   O_WRONLY,
   openFd,
+  openPty,
+  setNonBlocking,
   setNotDumpable,
+  setWindowSize,
   SIGNALS,
   spawn,
   SyscallError,
@@ -35,7 +38,8 @@ import { directoryProblem, resolveCommand } from "./_resolve.ts";
 // Straight from hop.ts, not ../cgroup/mod.ts: that would load both drivers
 // too, which measured about 0.5 MiB more PSS in every executor (one per job).
 import { type OpenSpawnPlan, openSpawnPlan, spawnInCgroup } from "../cgroup/hop.ts";
-import { PUMP_CHUNK_BYTES, pumpOutput } from "./_pump.ts";
+import { PUMP_CHUNK_BYTES, pumpOutput, type PumpState, pumpTerminal } from "./_pump.ts";
+import { pumpInput } from "./_input.ts";
 import { Deadline } from "./deadline.ts";
 import { concat } from "../bytes/mod.ts";
 import {
@@ -166,6 +170,7 @@ export async function main(): Promise<never> {
   let outputFd: number;
   let nullFd: number;
   let control: Deno.FsFile;
+  let input: Deno.FsFile | null = null;
   let cgroupPlan: OpenSpawnPlan;
   let lastCap: number;
   try {
@@ -174,6 +179,9 @@ export async function main(): Promise<never> {
     outputFd = openFd(config.files.output, O_WRONLY);
     nullFd = openFd("/dev/null", O_WRONLY);
     control = Deno.openSync(config.files.control, { read: true, write: true });
+    if (config.input && config.files.input !== undefined) {
+      input = Deno.openSync(config.files.input, { read: true, write: true });
+    }
     cgroupPlan = openSpawnPlan(config.cgroup);
     lastCap = lastCapability();
     enterSandbox(prepared, config);
@@ -209,7 +217,27 @@ export async function main(): Promise<never> {
   };
   Deno.addSignalListener("SIGCHLD", onChild);
 
-  const [pipeRead, pipeWrite] = makePipe({ size: PUMP_CHUNK_BYTES });
+  const tty = config.input?.tty ?? null;
+  // A terminal of the job's own, in the sandbox's devpts: its user owns it, as login(1) would do.
+  let terminal: { master: number; slavePath: string } | null = null;
+  let stdin: [number, number] | null = null;
+  let pipe: [number, number] | null = null;
+  try {
+    if (tty !== null) {
+      terminal = openPty();
+      Deno.chownSync(terminal.slavePath, config.identity.uid, config.identity.gid);
+      Deno.chmodSync(terminal.slavePath, 0o620);
+      setWindowSize(terminal.master, tty);
+    } else {
+      pipe = makePipe({ size: PUMP_CHUNK_BYTES });
+      if (input !== null) stdin = makePipe();
+    }
+  } catch (err) {
+    failStart("setup", (err as Error).message);
+  }
+  const streams = terminal !== null
+    ? { ttyPath: terminal.slavePath }
+    : { outputFd: pipe![1], ...(stdin === null ? {} : { stdinFd: stdin[0] }) };
   try {
     mainPid = spawnInCgroup(cgroupPlan, () => {
       lockDown(lastCap);
@@ -219,7 +247,7 @@ export async function main(): Promise<never> {
           args: config.args,
           env: config.env,
           cwd: config.cwd,
-          outputFd: pipeWrite,
+          ...streams,
           newSession: true,
         }));
     });
@@ -228,20 +256,38 @@ export async function main(): Promise<never> {
     killAndReapAll();
     failStart(mainPid === 0 ? failureReason(err) : "setup", (err as Error).message);
   }
-  closeFd(pipeWrite); // the job holds the only write ends now: end-of-file when it is gone
+  // The job holds the only write ends of the output pipe now: end-of-file when it is gone.
+  if (pipe !== null) closeFd(pipe[1]);
+  if (stdin !== null) {
+    closeFd(stdin[0]);
+    setNonBlocking(stdin[1]);
+  }
   report({ type: "started", pid: mainPid });
   onChild(); // The main process may have ended before the listener ran.
 
-  const pumped = pumpOutput(pipeRead, {
-    outputFd,
-    nullFd,
-    maxBytes: config.maxOutputBytes,
-    onChange: (state) => report({ type: "output", truncated: state.truncated, error: state.error }),
-  });
+  const onChange = (state: PumpState) =>
+    report({ type: "output", truncated: state.truncated, error: state.error });
+  const pumped = terminal !== null
+    ? pumpTerminal(terminal.master, { outputFd, maxBytes: config.maxOutputBytes, onChange })
+    : pumpOutput(pipe![0], { outputFd, nullFd, maxBytes: config.maxOutputBytes, onChange });
+  if (input !== null) {
+    const target = terminal !== null
+      ? { fd: terminal.master, tty: true }
+      : { fd: stdin![1], tty: false };
+    pumpInput(input, target).catch((err) => {
+      console.error(`executor: the job's input failed: ${(err as Error).message}`);
+    });
+  }
   const killDeadline = new Deadline(() => kill(-1, SIGNALS.SIGKILL!));
   void readCommands(control, (line) => {
     try {
       const command = parseCommand(line);
+      if (command.type === "signal") {
+        // An unreaped main process keeps its PID: no other process can have it yet.
+        if (command.all) kill(-1, command.signal);
+        else if (mainStatus === null) kill(mainPid, command.signal);
+        return;
+      }
       if (mainStatus === null) stopBeforeExit = true;
       kill(-1, SIGNALS.SIGTERM!);
       killDeadline.atMost(command.graceMs);

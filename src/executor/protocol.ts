@@ -15,6 +15,13 @@
  *   The executor holds it open for reading and writing, so it never sees
  *   end-of-file while no server is there.
  * - `executor.log`: the executor's own stdout and stderr (diagnostics).
+ * - `input` (interactive jobs only, {@link ExecutorConfig.input}): a FIFO
+ *   the server writes the job's input to, as frames (see ./input_frames.ts:
+ *   data, end-of-file, window size), each in one write of at most 4096
+ *   bytes, which pipes keep whole. Like `control`, the executor holds it
+ *   open for reading and writing. It copies data to the job's stdin (a
+ *   pipe) or terminal as fast as the job reads, no faster: a full pipe or
+ *   terminal stops it reading the FIFO, a full FIFO stops the server.
  *
  * ## Lifecycle
  * 1. The server starts the executor as PID 1 of a new PID namespace, in the
@@ -54,6 +61,12 @@
  *   one of them after N ms if the main process has not ended by then. The
  *   executor keeps the deadline itself, so a stop completes even if the
  *   server goes away meanwhile. A later stop with an earlier deadline wins.
+ *
+ * - `{"type":"signal","signal":N,"all":B}`: signal N to the main process
+ *   (ignored once it has ended), or with `all` to every process of the job
+ *   (`kill(-1, N)` from the namespace's PID 1). Which signals a user may
+ *   send is the server's decision (src/job/signals.ts); the executor checks
+ *   only that N is a signal number.
  *
  * Stops travel over the FIFO, not as signals: the executor installs no
  * SIGTERM handler, so as a PID 1 it cannot be signalled by anything in its
@@ -132,6 +145,18 @@ export interface JobFiles {
   control: string;
   /** The executor's own log. */
   log: string;
+  /** The input FIFO of an interactive job. */
+  input?: string;
+}
+
+/** How an interactive job gets its input. */
+export interface JobInput {
+  /**
+   * A pseudo-terminal of this size as the job's stdin, stdout, stderr and
+   * controlling terminal (allocated in the sandbox's own devpts); null: a
+   * pipe as stdin, the output pipe as stdout and stderr.
+   */
+  tty: { rows: number; cols: number } | null;
 }
 
 /** The second line: the job. */
@@ -160,6 +185,8 @@ export interface ExecutorConfig {
    * limit writes to make right after, the files to return home to.
    */
   cgroup: SpawnPlan;
+  /** Input from `files.input` (see the module doc); absent or null: stdin is /dev/null. */
+  input?: JobInput | null;
 }
 
 /** What the server may tell a running executor: one JSON object per line on the FIFO. */
@@ -167,6 +194,12 @@ export type ExecutorCommand = {
   type: "stop";
   /** Milliseconds between SIGTERM and SIGKILL. */
   graceMs: number;
+} | {
+  type: "signal";
+  /** The signal's number. */
+  signal: number;
+  /** Every process of the job, not only the main process. */
+  all: boolean;
 };
 
 /** Why the main process could not be started. */
@@ -298,6 +331,20 @@ export function parseConfig(line: string): ExecutorConfig {
   for (const key of ["output", "reports", "control", "log"] as const) {
     checkAbsolute(files[key], `files.${key}`);
   }
+  if (c.input !== undefined && c.input !== null) {
+    checkAbsolute(files.input, "files.input");
+    const tty = (c.input as Record<string, unknown>).tty;
+    if (tty !== null) {
+      const t = tty as Record<string, unknown> | undefined;
+      const cells = (n: unknown) =>
+        Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535;
+      if (typeof t !== "object" || !cells(t.rows) || !cells(t.cols)) {
+        throw new TypeError(
+          "Executor config: input.tty must be null or {rows, cols} of 1 to 65535",
+        );
+      }
+    }
+  }
   if (!Number.isSafeInteger(c.maxOutputBytes) || (c.maxOutputBytes as number) < 0) {
     throw new TypeError("Executor config: maxOutputBytes must be a whole number >= 0");
   }
@@ -331,6 +378,12 @@ export function parseCommand(line: string): ExecutorCommand {
     c.graceMs >= 0
   ) {
     return { type: "stop", graceMs: c.graceMs };
+  }
+  if (
+    typeof c === "object" && c !== null && c.type === "signal" && Number.isInteger(c.signal) &&
+    (c.signal as number) >= 1 && (c.signal as number) <= 64 && typeof c.all === "boolean"
+  ) {
+    return { type: "signal", signal: c.signal as number, all: c.all };
   }
   throw new TypeError(`Executor command: unexpected ${JSON.stringify(line).slice(0, 200)}`);
 }

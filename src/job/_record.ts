@@ -40,6 +40,10 @@ export interface JobRecord {
   error: string | null;
   /** A stop was asked for (before the job ended). */
   stopRequested: boolean;
+  /** The deadline in force, ms after the start (absent in records of older servers). */
+  timeoutMs?: number | null;
+  /** The deadline stopped the job. */
+  timedOut?: boolean;
   /** Final usage figures, once ended. */
   usage: ResourceUsage | null;
   output: { bytes: number | null; truncated: boolean; error: string | null };

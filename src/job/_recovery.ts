@@ -20,7 +20,7 @@ import { adoptExecutor, type ExecutorProcess } from "../executor/launch.ts";
 import { type ExecutorReport, parseReport } from "../executor/protocol.ts";
 import { type JobPaths, jobPaths } from "./_files.ts";
 import { type JobRecord, loadRecord } from "./_record.ts";
-import type { ResourceUsage } from "./job.ts";
+import { type ResourceUsage, usageOf } from "./job.ts";
 
 /** One job found at start. */
 export interface RecoveredJob {
@@ -59,14 +59,10 @@ function readReports(path: string): ExecutorReport[] {
   return reports;
 }
 
-function usageOf(stats: CgroupStats | null): ResourceUsage | null {
+/** Final figures: no process is left, so nothing is in use any more. */
+function finalUsage(stats: CgroupStats | null): ResourceUsage | null {
   if (stats === null) return null;
-  return {
-    cpuNs: stats.cpuUsageNs,
-    memoryCurrentBytes: 0,
-    memoryPeakBytes: stats.memoryPeakBytes,
-    tasks: 0,
-  };
+  return usageOf({ ...stats, memoryCurrentBytes: 0, pidsCurrent: 0 });
 }
 
 async function outputSize(path: string): Promise<number | null> {
@@ -113,7 +109,7 @@ async function finishFromReports(
     record.output.bytes = await outputSize(options.paths.output);
   }
   record.oomKilled = record.oomKilled || (stats?.oomKills ?? 0) > 0;
-  record.usage = usageOf(stats) ?? record.usage;
+  record.usage = finalUsage(stats) ?? record.usage;
   record.endedAt = new Date().toISOString();
   record.executor = null;
 }

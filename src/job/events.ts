@@ -75,6 +75,7 @@ export class JobEventLog {
   #file: Deno.FsFile;
   #linesInFile: number;
   readonly #listeners = new Set<(event: JobEvent) => void>();
+  #closed = false;
 
   private constructor(path: string, state: { keep: number; events: JobEvent[]; lines: number }) {
     this.#path = path;
@@ -104,8 +105,19 @@ export class JobEventLog {
     return this.#nextSeq - 1;
   }
 
+  /** Jobs whose `started` event is retained but no event that ends them. */
+  unfinished(): Set<string> {
+    const ids = new Set<string>();
+    for (const e of this.#events) {
+      if (e.type === "started") ids.add(e.id);
+      else if (e.type !== "oom-killed") ids.delete(e.id);
+    }
+    return ids;
+  }
+
   /** Records an event: numbers it, appends it to the file, tells the watchers. */
   record(event: NewJobEvent, time: Date = new Date()): JobEvent {
+    if (this.#closed) throw new Error("Cannot record a job event: the event log is closed");
     const full: JobEvent = { seq: this.#nextSeq++, time, ...event };
     const bytes = encoder.encode(toLine(full));
     for (let written = 0; written < bytes.length;) {
@@ -152,6 +164,8 @@ export class JobEventLog {
   /** Closes the file; watchers get nothing more. */
   close(): void {
     this.#listeners.clear();
+    if (this.#closed) return;
+    this.#closed = true;
     this.#file.close();
   }
 

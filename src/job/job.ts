@@ -11,7 +11,10 @@ import type { ExecutorProcess } from "../executor/launch.ts";
 import type { OutputFile, OutputReader } from "../output/mod.ts";
 import type { JobRecord } from "./_record.ts";
 import type { ResolvedSpec } from "./spec.ts";
-import { JobArgumentError } from "./errors.ts";
+import { JobArgumentError, JobPreconditionError } from "./errors.ts";
+import { parseJobSignal } from "./signals.ts";
+import { InputChannel } from "../executor/input_channel.ts";
+import { JobInputWriter } from "./input.ts";
 
 /**
  * Where a job is in its life:
@@ -33,6 +36,10 @@ export interface ResourceUsage {
   memoryPeakBytes: number | null;
   /** Processes and threads alive now. */
   tasks: number | null;
+  /** Bytes read from block devices (not from the page cache). */
+  ioReadBytes: number | null;
+  /** Bytes written to block devices. */
+  ioWriteBytes: number | null;
 }
 
 /** What became of a job's output. */
@@ -72,6 +79,22 @@ export interface JobStatus {
   output: OutputStatus;
   /** Why the job failed, for state `failed`. */
   error: string | null;
+  /** The job's deadline, ms after its start, or null without one. */
+  timeoutMs: number | null;
+  /** The deadline stopped the job (its state is then `stopped`). */
+  timedOut: boolean;
+  /** The labels it was started with. */
+  labels: Record<string, string>;
+  /** Its stdin is open for {@link Job.attachInput}. */
+  stdin: boolean;
+  /** It has a terminal of its own. */
+  tty: boolean;
+}
+
+/** Options of {@link Job.signal}. */
+export interface SignalOptions {
+  /** Every process of the job, not only its main process. Default false. */
+  all?: boolean;
 }
 
 /** Options of {@link Job.stop}. */
@@ -120,14 +143,19 @@ export interface JobParts {
   output: OutputFile;
   /** The executor and cgroup of a running job; null for an ended one. */
   running: Omit<RunningParts, "output"> | null;
+  /** The input FIFO of an interactive job. */
+  inputPath?: string;
 }
 
-function usageOf(stats: CgroupStats | null): ResourceUsage {
+/** A job's usage figures from its cgroup's stats (all null without stats). */
+export function usageOf(stats: CgroupStats | null): ResourceUsage {
   return {
     cpuNs: stats?.cpuUsageNs ?? null,
     memoryCurrentBytes: stats?.memoryCurrentBytes ?? null,
     memoryPeakBytes: stats?.memoryPeakBytes ?? null,
     tasks: stats?.pidsCurrent ?? null,
+    ioReadBytes: stats?.ioReadBytes ?? null,
+    ioWriteBytes: stats?.ioWriteBytes ?? null,
   };
 }
 
@@ -136,6 +164,8 @@ const NO_USAGE: ResourceUsage = {
   memoryCurrentBytes: null,
   memoryPeakBytes: null,
   tasks: null,
+  ioReadBytes: null,
+  ioWriteBytes: null,
 };
 
 /**
@@ -157,6 +187,10 @@ export class Job {
   readonly #ended: Promise<void>;
   #finalStats: CgroupStats | null = null;
   #backstop: Deadline | undefined;
+  #deadline: Deadline | undefined;
+  #released = false;
+  readonly #inputPath: string | null;
+  #writer: JobInputWriter | null = null;
   #killing: Promise<void> | undefined;
   #forceKilled = false;
 
@@ -169,7 +203,25 @@ export class Job {
     this.#save = parts.save;
     this.#output = parts.output;
     this.#running = parts.running;
+    this.#inputPath = parts.inputPath ?? null;
     this.#ended = this.#running === null ? Promise.resolve() : this.#supervise(this.#running);
+    const timeoutMs = this.#record.timeoutMs ?? null;
+    if (this.#running !== null && timeoutMs !== null) {
+      // From the recorded start, so a server that adopts the job keeps its deadline.
+      const startedAt = Date.parse(this.#record.startedAt ?? this.#record.createdAt);
+      this.#deadline = new Deadline(() => this.#timeOut());
+      this.#deadline.atMost(Math.max(0, startedAt + timeoutMs - Date.now()));
+    }
+  }
+
+  #timeOut(): void {
+    if (this.state !== "running") return;
+    this.#record.timedOut = true;
+    // Saved now: a server that restarts during the grace still knows why the job ends.
+    this.#save(this.#record).catch(() => {});
+    this.stop().catch((err: unknown) => {
+      console.error(`jobworker: cannot stop job ${this.id} at its deadline: ${err}`);
+    });
   }
 
   /**
@@ -238,6 +290,11 @@ export class Job {
       usage,
       output: { bytes: outputBytes, maxBytes: r.maxOutputBytes, truncated, error: outputError },
       error: r.error,
+      timeoutMs: r.timeoutMs ?? null,
+      timedOut: r.timedOut ?? false,
+      labels: { ...(this.spec.labels ?? {}) },
+      stdin: this.spec.stdin ?? false,
+      tty: (this.spec.tty ?? null) !== null,
     };
   }
 
@@ -284,6 +341,63 @@ export class Job {
   }
 
   /**
+   * Sends a signal to the job's main process, or with `all` to every
+   * process of the job, and resolves with its status. Accepts what
+   * {@link parseJobSignal} does (`HUP`, `sigusr1`, `10`). The executor
+   * delivers it from inside the job's PID namespace, where the main process
+   * cannot have been replaced by another under the same PID.
+   *
+   * @throws {JobArgumentError} for a signal that is not accepted
+   * @throws {JobPreconditionError} when the job has ended
+   * @example
+   * ```ts
+   * await job.signal("HUP"); // e.g. a daemon rereads its configuration
+   * await job.signal("STOP", { all: true }); // pauses every process of the job
+   * ```
+   */
+  async signal(signal: string, options: SignalOptions = {}): Promise<JobStatus> {
+    const parsed = parseJobSignal(signal);
+    const running = this.#running;
+    if (this.state !== "running" || running === null) {
+      throw new JobPreconditionError(
+        `Cannot signal job ${this.id}: it has ended (${this.state})`,
+      );
+    }
+    running.executor.signal(parsed.number, { all: options.all ?? false });
+    return await this.status();
+  }
+
+  /**
+   * The writer of an interactive job's input (see ./input.ts). One writer
+   * at a time: the one handed out before is detached. Readers of the
+   * output are not affected; what a terminal job prints is in its output.
+   *
+   * @throws {JobPreconditionError} for a job started without `stdin` or
+   *   `tty`, or one that has ended
+   * @example
+   * ```ts
+   * const input = job.attachInput();
+   * await input.write(new TextEncoder().encode("print(6*7)\n"));
+   * await input.end();
+   * ```
+   */
+  attachInput(): JobInputWriter {
+    if (!this.spec.stdin || this.#inputPath === null) {
+      throw new JobPreconditionError(
+        `Cannot attach to job ${this.id}: it was started without stdin or a terminal`,
+      );
+    }
+    const channel = this.state === "running" ? InputChannel.open(this.#inputPath) : null;
+    if (channel === null) {
+      throw new JobPreconditionError(`Cannot attach to job ${this.id}: it has ended`);
+    }
+    this.#writer?.detach("another client attached");
+    const writer = new JobInputWriter(this.id, channel);
+    this.#writer = writer;
+    return writer;
+  }
+
+  /**
    * A reader of the job's output (stdout and stderr interleaved as
    * written), from `offset` (default 0). It follows the job while it runs
    * and ends once the job has ended and every byte was read. Close it (or
@@ -303,6 +417,16 @@ export class Job {
     });
   }
 
+  /**
+   * Lets go of a running job that the next manager will adopt: its
+   * deadline and its end are no longer this manager's to keep (the next one
+   * re-arms the deadline from the record, and records the end).
+   */
+  release(): void {
+    this.#released = true;
+    this.#deadline?.cancel();
+  }
+
   /** Closes every reader of the job's output (the job is being removed). */
   async closeOutput(): Promise<void> {
     await this.#output.close();
@@ -320,6 +444,10 @@ export class Job {
     const { executor, cgroup } = running;
     const [exitReport] = await Promise.all([executor.exitReport, executor.ended]);
     this.#backstop?.cancel();
+    this.#deadline?.cancel();
+    this.#writer?.detach("the job has ended");
+    // Released to the next manager, which records the end itself.
+    if (this.#released) return;
     await this.#killing;
     if (exitReport === null) {
       // Without the executor, nothing guarantees the job's processes died.

@@ -19,13 +19,16 @@ import type { ExecutorProcess } from "../executor/launch.ts";
 import { type BindMount, type ExecutorReport, PROTOCOL_VERSION } from "../executor/protocol.ts";
 import { OutputFile } from "../output/mod.ts";
 import {
+  JobArgumentError,
   JobExhaustedError,
   JobNotFoundError,
   JobPreconditionError,
   JobSpecError,
 } from "./errors.ts";
 import { checkRunAs, type IdRange } from "./identity.ts";
-import { Job, type StopOptions } from "./job.ts";
+import { Job, type JobStatus, type StopOptions } from "./job.ts";
+import { type JobEvent, JobEventLog, type JobEventType } from "./events.ts";
+import { checkLabels, matchesLabels } from "./labels.ts";
 import { type JobSpec, resolveSpec } from "./spec.ts";
 import { type JobPaths, jobPaths, makeJobDir } from "./_files.ts";
 import { type JobRecord, RECORD_VERSION, saveRecord } from "./_record.ts";
@@ -98,6 +101,27 @@ export interface JobManagerOptions {
   poolSize?: number;
   /** Where recovery notes and background errors go; default console.error. */
   log?: (message: string) => void;
+  /** The most a job's `timeoutMs` may be; a start asking for more is refused. Default: no maximum. */
+  maxTimeoutMs?: number;
+  /** The deadline of a job that asks for none. Default: none. At most `maxTimeoutMs`. */
+  defaultTimeoutMs?: number;
+  /** Events retained in `<dataDir>/events.jsonl` (see ./events.ts). Default 10000. */
+  keepEvents?: number;
+}
+
+/** Options of {@link JobManager.list}. */
+export interface ListOptions {
+  /** Only jobs with every one of these labels (same key and value). */
+  labels?: Readonly<Record<string, string>>;
+}
+
+/** Options of {@link JobManager.watchEvents}. */
+export interface WatchEventsOptions {
+  /**
+   * Replay the retained events after this sequence number first; default:
+   * only events from now on.
+   */
+  since?: number;
 }
 
 /** Options of {@link JobManager.start}. */
@@ -189,6 +213,8 @@ interface Limits {
   maxMemoryBytes: number;
   retainMs: number;
   retainCount: number;
+  maxTimeoutMs: number;
+  defaultTimeoutMs: number | null;
 }
 
 function checkCount(name: string, value: number): number {
@@ -214,7 +240,42 @@ function checkLimits(options: JobManagerOptions): Limits {
     maxMemoryBytes: whole("maxMemoryBytes", options.maxMemoryBytes, Infinity, 1),
     retainMs: whole("retainMs", options.retainMs, Infinity),
     retainCount: whole("retainCount", options.retainCount, Infinity),
+    ...checkTimeouts(options),
   };
+}
+
+function checkTimeouts(
+  options: JobManagerOptions,
+): { maxTimeoutMs: number; defaultTimeoutMs: number | null } {
+  const positive = (name: string, value: number | undefined) => {
+    if (value !== undefined && !(typeof value === "number" && value > 0 && value < Infinity)) {
+      throw new RangeError(`${name} must be a number of milliseconds above 0, got ${value}`);
+    }
+    return value;
+  };
+  const maxTimeoutMs = positive("maxTimeoutMs", options.maxTimeoutMs) ?? Infinity;
+  const defaultTimeoutMs = positive("defaultTimeoutMs", options.defaultTimeoutMs) ?? null;
+  if (defaultTimeoutMs !== null && defaultTimeoutMs > maxTimeoutMs) {
+    throw new RangeError(
+      `defaultTimeoutMs (${defaultTimeoutMs}) must not be above maxTimeoutMs (${maxTimeoutMs})`,
+    );
+  }
+  return { maxTimeoutMs, defaultTimeoutMs };
+}
+
+/** A duration in ms as the flags take it: `90s`, `10m`, `2h`. */
+function formatDuration(ms: number): string {
+  const s = ms / 1000;
+  if (s >= 3600 && s % 3600 === 0) return `${s / 3600}h`;
+  if (s >= 60 && s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
+}
+
+/** The event a job's end makes, from its final status. */
+function endEventType(status: JobStatus): JobEventType {
+  if (status.state === "failed") return "failed";
+  if (status.state === "stopped") return status.timedOut ? "timed-out" : "stopped";
+  return "exited";
 }
 
 /** A Start being made: counted by admission until it runs or fails. */
@@ -248,9 +309,14 @@ export class JobManager {
   readonly #limits: Limits;
   readonly #log: (message: string) => void;
   readonly #pool: ExecutorPool;
+  readonly #events: JobEventLog;
+  /** Ends of jobs being turned into events; close() waits for them. */
+  readonly #recordingEnds = new Set<Promise<void>>();
   #retentionTimer: ReturnType<typeof setInterval> | undefined;
   #sweeping: Promise<void> = Promise.resolve();
   #closed = false;
+  /** Closed with keepJobs: the jobs still running belong to the next manager. */
+  #released = false;
 
   private constructor(
     driver: CgroupDriver,
@@ -262,8 +328,10 @@ export class JobManager {
       limits: Limits;
       log: (message: string) => void;
       poolSize: number;
+      events: JobEventLog;
     },
   ) {
+    this.#events = options.events;
     this.#driver = driver;
     this.#devices = options.devices;
     this.#dataDir = options.dataDir;
@@ -328,6 +396,10 @@ export class JobManager {
       limits,
       log: options.log ?? ((message) => console.error(`jobworker: ${message}`)),
       poolSize: checkCount("poolSize", options.poolSize ?? 0),
+      events: JobEventLog.open(
+        join(dataDir, "events.jsonl"),
+        options.keepEvents === undefined ? {} : { keep: options.keepEvents },
+      ),
     });
     await manager.#recover();
     const timer = setInterval(() => manager.#sweep(), RETENTION_INTERVAL_MS);
@@ -345,6 +417,7 @@ export class JobManager {
   async #recover(): Promise<void> {
     const recovery = await recoverJobs({ dataDir: this.#dataDir, driver: this.#driver });
     for (const note of recovery.notes) this.#log(note);
+    const unfinished = this.#events.unfinished();
     for (const found of recovery.jobs) {
       const { record, paths } = found;
       if (found.changed) await this.#save(paths, record);
@@ -357,7 +430,11 @@ export class JobManager {
           await Deno.writeFile(paths.output, new Uint8Array(), { mode: 0o600 });
           return await OutputFile.open(paths.output, { completed: found.running === null });
         });
-      this.#add(this.#job(record, { paths, output, running: found.running }));
+      const job = this.#job(record, { paths, output, running: found.running });
+      this.#add(job);
+      // Jobs that ended while no manager watched (or whose end the last one
+      // could not record before it went away): their end is news.
+      if (job.state !== "running" && unfinished.has(job.id)) await this.#recordEnd(job);
     }
   }
 
@@ -383,6 +460,7 @@ export class JobManager {
       output: parts.output,
       running: parts.running,
       save: (r) => this.#save(parts.paths, r),
+      ...(record.spec.stdin ? { inputPath: parts.paths.input } : {}),
     });
   }
 
@@ -394,6 +472,27 @@ export class JobManager {
       // Free for another job once every process of this one is gone.
       if (dynamic) this.#sandbox.uidPool.release(uid);
       void this.#sweep();
+    });
+    const recording = job.wait().then(() => this.#recordEnd(job)).catch((err: unknown) => {
+      this.#log(`cannot record the end of job ${job.id}: ${err}`);
+    });
+    this.#recordingEnds.add(recording);
+    void recording.finally(() => this.#recordingEnds.delete(recording));
+  }
+
+  /** The events of a job's end: `oom-killed` first when it applies, then how it ended. */
+  async #recordEnd(job: Job): Promise<void> {
+    if (this.#released) return;
+    const status = await job.status();
+    const base = { id: job.id, owner: job.owner, labels: status.labels };
+    const none = { exitCode: null, signal: null, error: null };
+    if (status.oomKilled) this.#events.record({ ...base, ...none, type: "oom-killed" });
+    this.#events.record({
+      ...base,
+      type: endEventType(status),
+      exitCode: status.exitCode,
+      signal: status.signal,
+      error: status.error,
     });
   }
 
@@ -463,6 +562,13 @@ export class JobManager {
     const limits = resolved.limits;
     const sandbox = this.#sandbox;
     const owner = options.owner ?? "local";
+    const timeoutMs = resolved.timeoutMs ?? this.#limits.defaultTimeoutMs;
+    if (timeoutMs !== null && timeoutMs > this.#limits.maxTimeoutMs) {
+      throw new JobSpecError(
+        `Cannot start job: timeout ${formatDuration(timeoutMs)} is more than this server allows ` +
+          `(--max-timeout ${formatDuration(this.#limits.maxTimeoutMs)})`,
+      );
+    }
     const maxOutputBytes = resolved.maxOutputBytes ?? this.#limits.maxOutputBytes;
     if (maxOutputBytes > this.#limits.maxOutputBytes) {
       throw new JobSpecError(
@@ -501,7 +607,7 @@ export class JobManager {
         undo.push(() => Promise.resolve(sandbox.uidPool.release(uid)));
         identity = { uid, gid: uid };
       }
-      await makeJobDir(paths, identity);
+      await makeJobDir(paths, identity, { interactive: resolved.stdin });
       undo.push(() => Deno.remove(paths.dir, { recursive: true }));
       const output = await OutputFile.create(paths.output);
       undo.push(() => output.close());
@@ -522,6 +628,8 @@ export class JobManager {
         oomKilled: false,
         error: null,
         stopRequested: false,
+        timeoutMs,
+        timedOut: false,
         usage: null,
         output: { bytes: null, truncated: false, error: null },
         executor: null,
@@ -546,6 +654,7 @@ export class JobManager {
           tmpSizeBytes: limits.memoryBytes ?? DEFAULT_TMP_SIZE_BYTES,
         },
         cgroup: cgroupPlan,
+        input: resolved.stdin ? { tty: resolved.tty } : null,
       });
       undo.push(async () => {
         executor.kill();
@@ -559,6 +668,15 @@ export class JobManager {
       record.executor = executor.identity;
       await this.#save(paths, record);
       const job = this.#job(record, { paths, output, running: { executor, cgroup } });
+      this.#events.record({
+        id,
+        owner,
+        type: "started",
+        exitCode: null,
+        signal: null,
+        error: null,
+        labels: resolved.labels,
+      });
       this.#add(job);
       return job;
     } catch (err) {
@@ -576,9 +694,54 @@ export class JobManager {
     return job;
   }
 
-  /** Every job, running and ended, oldest first. */
-  list(): Job[] {
-    return [...this.#jobs.values()];
+  /**
+   * Every job, running and ended, oldest first; with `labels`, only those
+   * that have all of them.
+   *
+   * @throws {JobArgumentError} for a label selector that is not valid labels
+   */
+  list(options: ListOptions = {}): Job[] {
+    const jobs = [...this.#jobs.values()];
+    if (options.labels === undefined || Object.keys(options.labels).length === 0) return jobs;
+    let selector: Record<string, string>;
+    try {
+      selector = checkLabels(options.labels);
+    } catch (err) {
+      throw new JobArgumentError(`Cannot list jobs: ${(err as Error).message}`);
+    }
+    return jobs.filter((job) => matchesLabels(job.spec.labels ?? {}, selector));
+  }
+
+  /** The number of the newest event (0 when there is none yet). */
+  get lastEventSeq(): number {
+    return this.#events.lastSeq;
+  }
+
+  /**
+   * Calls `listener` with every job event from now on (see ./events.ts),
+   * after replaying the retained ones after `since` when given, until the
+   * returned function is called or the manager closes. Filtering by owner
+   * and labels is the caller's.
+   *
+   * @throws {JobEventsGoneError} when `since` is older than what is retained
+   *   or newer than the newest event
+   * @example
+   * ```ts
+   * const unwatch = manager.watchEvents((e) => console.log(e.seq, e.type, e.id), { since: 0 });
+   * ```
+   */
+  watchEvents(listener: (event: JobEvent) => void, options: WatchEventsOptions = {}): () => void {
+    if (
+      options.since !== undefined && !(Number.isSafeInteger(options.since) && options.since >= 0)
+    ) {
+      throw new JobArgumentError(
+        `Cannot watch events: since must be a whole number of at least 0, got ${options.since}`,
+      );
+    }
+    return this.#events.watch(
+      listener,
+      options.since === undefined ? {} : { since: options.since },
+    );
   }
 
   /** Removes ended jobs beyond the retention period or count, oldest first. */
@@ -614,11 +777,18 @@ export class JobManager {
     clearInterval(this.#retentionTimer);
     await Promise.allSettled([...this.#starting]);
     await this.#pool.close();
-    if (!options.keepJobs) {
+    if (options.keepJobs) {
+      // Their ends are the next manager's to record.
+      this.#released = true;
+      for (const job of this.list()) job.release();
+    } else {
       await Promise.all(this.list().map((job) => job.stop(options)));
     }
     await this.#sweeping;
     await Promise.allSettled([...this.#saving.values()]);
+    // After the jobs ended, so their end events are in the log.
+    if (!options.keepJobs) await Promise.allSettled([...this.#recordingEnds]);
+    this.#events.close();
     await this.#driver.close();
   }
 }

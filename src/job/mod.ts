@@ -48,12 +48,29 @@ export {
   type OutputOptions,
   type OutputStatus,
   type ResourceUsage,
+  type SignalOptions,
   type StopOptions,
 } from "./job.ts";
-export { JobManager, type JobManagerOptions, type StartOptions } from "./manager.ts";
+export {
+  JobManager,
+  type JobManagerOptions,
+  type ListOptions,
+  type StartOptions,
+  type WatchEventsOptions,
+} from "./manager.ts";
+export {
+  DEFAULT_KEEP_EVENTS,
+  type JobEvent,
+  JobEventsGoneError,
+  type JobEventType,
+} from "./events.ts";
+export { checkLabels, matchesLabels, MAX_LABEL_BYTES, MAX_LABELS } from "./labels.ts";
+export { JOB_SIGNALS, type JobSignal, parseJobSignal } from "./signals.ts";
+export { JobInputWriter } from "./input.ts";
 export {
   DEFAULT_ENV,
   DEFAULT_LIMITS,
+  DEFAULT_TERMINAL_SIZE,
   type JobSpec,
   type LimitsInput,
   MAX_ARG_BYTES,
@@ -65,4 +82,5 @@ export {
   MIN_MEMORY_BYTES,
   type ResolvedSpec,
   resolveSpec,
+  type TerminalSize,
 } from "./spec.ts";

@@ -9,6 +9,7 @@ import type { ResourceLimits } from "../cgroup/mod.ts";
 import { JOB_WORK_DIR } from "../executor/protocol.ts";
 import { JobSpecError } from "./errors.ts";
 import type { RunAs } from "./identity.ts";
+import { checkLabels } from "./labels.ts";
 
 /** Resource limits as a user gives them; omitted ones get {@link DEFAULT_LIMITS}. */
 export interface LimitsInput {
@@ -52,7 +53,37 @@ export interface JobSpec {
    * status says so). Default and maximum: the manager's `maxOutputBytes`.
    */
   maxOutputBytes?: number;
+  /**
+   * Milliseconds after the start at which the job is stopped as
+   * {@link Job.stop} does with the default grace; its status then says it
+   * timed out. Default: the manager's `defaultTimeoutMs` (none unless set);
+   * at most its `maxTimeoutMs`.
+   */
+  timeoutMs?: number;
+  /** Labels (see ./labels.ts): shown in status, used to filter lists and events. */
+  labels?: Readonly<Record<string, string>>;
+  /**
+   * Keep the job's standard input open for {@link Job.attachInput} (a
+   * pipe; end-of-file when the writer ends it). Default false: /dev/null.
+   */
+  stdin?: boolean;
+  /**
+   * Give the job a pseudo-terminal of its own as stdin, stdout, stderr and
+   * controlling terminal (implies `stdin`). Default false.
+   */
+  tty?: boolean;
+  /** The terminal's first size; default 24 rows, 80 columns. Only with `tty`. */
+  ttySize?: TerminalSize;
 }
+
+/** A terminal's size in character cells, 1 to 65535 each. */
+export interface TerminalSize {
+  rows: number;
+  cols: number;
+}
+
+/** The size of a job's terminal when the spec gives none. */
+export const DEFAULT_TERMINAL_SIZE: Readonly<TerminalSize> = { rows: 24, cols: 80 };
 
 /** A validated spec with every default filled in. */
 export interface ResolvedSpec {
@@ -65,6 +96,14 @@ export interface ResolvedSpec {
   runAs: RunAs | null;
   /** The output cap asked for, or null for the manager's. */
   maxOutputBytes: number | null;
+  /** The deadline asked for, ms after the start, or null for the manager's default. */
+  timeoutMs: number | null;
+  /** The labels, keys sorted. */
+  labels: Record<string, string>;
+  /** Its stdin is open for input (always with a terminal). */
+  stdin: boolean;
+  /** Its terminal's first size, or null without a terminal. */
+  tty: TerminalSize | null;
 }
 
 /**
@@ -133,6 +172,15 @@ function checkLimit(
   if (value > max) fail(`${what} must be at most ${max}${options.unit ?? ""}, got ${value}`);
   if (options.integer && !Number.isInteger(value)) fail(`${what} must be a whole number`);
   return value;
+}
+
+/** A terminal size of 1 to 65535 rows and columns. */
+export function checkTerminalSize(size: unknown): TerminalSize {
+  const s = size as Partial<TerminalSize> | null;
+  if (typeof s !== "object" || s === null) fail("the terminal size must be {rows, cols}");
+  const rows = checkLimit(s.rows, "terminal rows", { min: 1, max: 65535, integer: true });
+  const cols = checkLimit(s.cols, "terminal columns", { min: 1, max: 65535, integer: true });
+  return { rows, cols };
 }
 
 function resolveLimits(input: LimitsInput | undefined, hostCpus: number): ResourceLimits {
@@ -262,6 +310,21 @@ export function resolveSpec(
   const maxOutputBytes = spec.maxOutputBytes === undefined
     ? null
     : checkLimit(spec.maxOutputBytes, "output cap", { min: 0, integer: true, unit: " bytes" });
+  const timeoutMs = spec.timeoutMs === undefined
+    ? null
+    : checkLimit(spec.timeoutMs, "timeout", { min: 1, integer: false, unit: " ms" });
+  let labels: Record<string, string>;
+  try {
+    labels = checkLabels(spec.labels);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const tty = spec.tty === true ? checkTerminalSize(spec.ttySize ?? DEFAULT_TERMINAL_SIZE) : null;
+  if (spec.tty !== undefined && typeof spec.tty !== "boolean") fail("tty must be true or false");
+  if (spec.stdin !== undefined && typeof spec.stdin !== "boolean") {
+    fail("stdin must be true or false");
+  }
+  if (spec.ttySize !== undefined && tty === null) fail("a terminal size needs tty");
   return {
     command,
     args,
@@ -270,5 +333,9 @@ export function resolveSpec(
     limits: resolveLimits(spec.limits, hostCpus),
     runAs,
     maxOutputBytes,
+    timeoutMs,
+    labels,
+    stdin: spec.stdin === true || tty !== null,
+    tty,
   };
 }

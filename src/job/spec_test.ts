@@ -12,6 +12,10 @@ Deno.test("omitted fields get the documented defaults", () => {
     limits: { ...DEFAULT_LIMITS },
     runAs: null,
     maxOutputBytes: null,
+    timeoutMs: null,
+    labels: {},
+    stdin: false,
+    tty: null,
   });
   assertEquals(DEFAULT_ENV.HOME, "/work");
 });

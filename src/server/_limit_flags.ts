@@ -17,6 +17,9 @@ export interface LimitFlags {
   maxMemory?: string | undefined;
   /** Each a duration (`7d`: keep ended jobs that long) or a count (`500`: keep that many). */
   retain?: string[] | undefined;
+  /** Durations (`2h`): the most a Start may ask for, and what a Start without one gets. */
+  maxTimeout?: string | undefined;
+  defaultTimeout?: string | undefined;
 }
 
 type LimitOptions = Pick<
@@ -28,6 +31,8 @@ type LimitOptions = Pick<
   | "maxMemoryBytes"
   | "retainMs"
   | "retainCount"
+  | "maxTimeoutMs"
+  | "defaultTimeoutMs"
 >;
 
 function withFlag<T>(flag: string, parse: () => T): T {
@@ -79,5 +84,22 @@ export function limitOptions(flags: LimitFlags): LimitOptions {
       options.retainMs = withFlag("retain", () => parseDuration(text));
     }
   }
+  if (flags.maxTimeout !== undefined) {
+    options.maxTimeoutMs = positiveDuration("max-timeout", flags.maxTimeout);
+  }
+  if (flags.defaultTimeout !== undefined) {
+    options.defaultTimeoutMs = positiveDuration("default-timeout", flags.defaultTimeout);
+  }
+  if ((options.defaultTimeoutMs ?? 0) > (options.maxTimeoutMs ?? Infinity)) {
+    throw new RangeError(
+      `--default-timeout ${flags.defaultTimeout} is longer than --max-timeout ${flags.maxTimeout}`,
+    );
+  }
   return options;
+}
+
+function positiveDuration(flag: string, text: string): number {
+  const ms = withFlag(flag, () => parseDuration(text));
+  if (ms <= 0) throw new RangeError(`--${flag}: ${JSON.stringify(text)} must be longer than 0`);
+  return ms;
 }

@@ -43,7 +43,8 @@ const CODE_NAMES = new Map<number, string>(
 
 /** The JSON line for `record` at `time`, or null when the call is not audited. */
 export function auditLine(record: CallRecord, time: Date): string | null {
-  const changes = record.method === "Start" || record.method === "Stop";
+  const changes = record.method === "Start" || record.method === "Stop" ||
+    record.method === "Signal" || record.method === "Attach";
   if (!changes && !record.denied) return null;
   const outcome = record.denied ? "denied" : record.code === status.OK ? "ok" : "failed";
   const line: Record<string, string | null> = {

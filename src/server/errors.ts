@@ -8,6 +8,7 @@
 import { status } from "@grpc/grpc-js";
 import {
   JobArgumentError,
+  JobEventsGoneError,
   JobExhaustedError,
   JobNotFoundError,
   JobPermissionError,
@@ -57,6 +58,7 @@ export function toStatusError(
   if (err instanceof JobPermissionError) {
     return { code: status.PERMISSION_DENIED, details: err.message };
   }
+  if (err instanceof JobEventsGoneError) return { code: status.OUT_OF_RANGE, details: err.message };
   if (err instanceof JobPreconditionError) {
     return { code: status.FAILED_PRECONDITION, details: err.message };
   }

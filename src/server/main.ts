@@ -23,6 +23,7 @@
  *   --min-free SIZE        refuse starts below this free space in the data dir (default 256M)
  *   --max-jobs N, --max-jobs-per-user N, --max-memory SIZE  admission limits
  *   --retain DURATION|COUNT  remove ended jobs older than DURATION / beyond COUNT
+ *   --max-timeout DURATION, --default-timeout DURATION  job deadlines (default: none)
  *   --keep-jobs-on-exit    SIGTERM/SIGINT leave jobs running (SIGUSR2 always does)
  *   --pool-size N          executors kept prepared for fast starts (default 2)
  *   --supervise            run the server as a child, restarting it on a crash; SIGUSR2 upgrades
@@ -98,6 +99,9 @@ Limits (see README, "Durability"):
   --retain DURATION|COUNT   remove ended jobs (record, output, /work) older than
                             DURATION (7d, 12h) or beyond the newest COUNT; repeatable
                             (default: keep everything)
+  --max-timeout DURATION    the longest deadline a Start may ask for (INVALID_ARGUMENT
+                            above it; default: no maximum)
+  --default-timeout DURATION  the deadline of a job that asks for none (default: none)
 
 Shutdown:
   SIGTERM, SIGINT           stop every job gracefully, then exit
@@ -206,6 +210,8 @@ async function main(): Promise<number> {
       "max-jobs-per-user": { type: "string" },
       "max-memory": { type: "string" },
       retain: { type: "string", multiple: true },
+      "max-timeout": { type: "string" },
+      "default-timeout": { type: "string" },
       "keep-jobs-on-exit": { type: "boolean", default: false },
       "pool-size": { type: "string", default: "2" },
       supervise: { type: "boolean", default: false },
@@ -256,6 +262,8 @@ async function main(): Promise<number> {
     maxJobsPerUser: values["max-jobs-per-user"],
     maxMemory: values["max-memory"],
     retain: values.retain,
+    maxTimeout: values["max-timeout"],
+    defaultTimeout: values["default-timeout"],
   });
   const operationsFlags = {
     dataDir: values["data-dir"],

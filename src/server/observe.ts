@@ -9,7 +9,15 @@
 import type * as grpc from "@grpc/grpc-js";
 
 /** The JobWorker methods. */
-export type MethodName = "Start" | "Stop" | "Status" | "List" | "StreamOutput";
+export type MethodName =
+  | "Start"
+  | "Stop"
+  | "Status"
+  | "List"
+  | "StreamOutput"
+  | "Signal"
+  | "WatchEvents"
+  | "Attach";
 
 /** One finished call. */
 export interface CallRecord {

@@ -8,10 +8,15 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import {
+  type AttachRequestMessage,
+  type AttachResponseMessage,
+  eventToMessage,
   isUndecodable,
   type JobWorkerHandlers,
   type ListRequestMessage,
   type ListResponseMessage,
+  type SignalRequestMessage,
+  type SignalResponseMessage,
   specFromStartRequest,
   type StartRequestMessage,
   type StartResponseMessage,
@@ -21,7 +26,18 @@ import {
   type StopRequestMessage,
   type StopResponseMessage,
 } from "../api/mod.ts";
-import { type Job, type JobManager, JobNotFoundError } from "../job/mod.ts";
+import {
+  checkLabels,
+  type Job,
+  JobArgumentError,
+  type JobEvent,
+  type JobInputWriter,
+  type JobManager,
+  JobNotFoundError,
+  JobPreconditionError,
+  matchesLabels,
+  type OutputReader,
+} from "../job/mod.ts";
 import {
   type AuthPolicy,
   type Caller,
@@ -31,6 +47,7 @@ import {
   runAsRangesOf,
 } from "./auth.ts";
 import { RequestError, toStatusError } from "./errors.ts";
+import { clientMessages } from "./_messages.ts";
 import type { CallObserver, CallRecord, MethodName } from "./observe.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -183,25 +200,14 @@ async function streamOutput(
   const reader = job.output({ offset, signal: abort.signal, follow });
   const watch = context.observer?.streamBegan({ following: follow && job.state === "running" });
   try {
-    for (;;) {
-      const chunk = await reader.readChunk(STREAM_MESSAGE_BYTES);
-      if (chunk === null) break;
-      watch?.sent(chunk.data.length);
-      if (!call.write({ offset: chunk.offset, data: chunk.data })) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            call.off("drain", done);
-            abort.signal.removeEventListener("abort", done);
-            resolve();
-          };
-          call.on("drain", done);
-          abort.signal.addEventListener("abort", done);
-        });
-        if (abort.signal.aborted) return false;
-      }
-    }
-    call.end();
-    return true;
+    const complete = await sendOutput(reader, {
+      write: (chunk) => call.write(chunk),
+      call,
+      signal: abort.signal,
+      ...(watch === undefined ? {} : { watch }),
+    });
+    if (complete) call.end();
+    return complete;
   } catch (err) {
     if (abort.signal.aborted) return false;
     throw err;
@@ -210,6 +216,228 @@ async function streamOutput(
     reader.close();
     call.off("cancelled", onGone);
     call.off("close", onGone);
+  }
+}
+
+/**
+ * Writes what `reader` gives as output messages until it ends (true), or
+ * `signal` aborts (false). While the client's window is full it waits for
+ * `drain`: a slow client slows the reading, nothing piles up.
+ */
+async function sendOutput(
+  reader: OutputReader,
+  options: {
+    write: (chunk: { offset: number; data: Uint8Array }) => boolean;
+    call: {
+      on(event: "drain", f: () => void): unknown;
+      off(event: "drain", f: () => void): unknown;
+    };
+    signal: AbortSignal;
+    watch?: { sent(bytes: number): void };
+  },
+): Promise<boolean> {
+  const { call, signal } = options;
+  for (;;) {
+    const chunk = await reader.readChunk(STREAM_MESSAGE_BYTES);
+    if (chunk === null) return true;
+    options.watch?.sent(chunk.data.length);
+    if (!options.write({ offset: chunk.offset, data: chunk.data })) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          call.off("drain", done);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        call.on("drain", done);
+        signal.addEventListener("abort", done);
+      });
+      if (signal.aborted) return false;
+    }
+  }
+}
+
+/** The job's input writer; null when the job ended while we asked. */
+function attachInputOf(job: Job): JobInputWriter | null {
+  try {
+    return job.attachInput();
+  } catch (err) {
+    if (err instanceof JobPreconditionError && job.spec.stdin && job.state !== "running") {
+      return null;
+    }
+    throw err;
+  }
+}
+
+/** The most input bytes one Attach message may carry. */
+const MAX_INPUT_MESSAGE_BYTES = 1024 * 1024;
+
+/**
+ * Runs an Attach call: input from the client to the job (one message at a
+ * time, each written before the next is read), output from the job to the
+ * client, then the final status. Resolves true when it completed, false
+ * when the client went away; rejects for what must end it with a status.
+ */
+async function attach(
+  context: ServiceContext,
+  call: Parameters<JobWorkerHandlers["Attach"]>[0],
+): Promise<{ complete: boolean; jobId: unknown }> {
+  const caller = callerOf(call, context.policy);
+  const messages = clientMessages<AttachRequestMessage>(call);
+  const first = await messages.next();
+  const start = first.done ? undefined : decoded(first.value).start;
+  if (!start) {
+    throw new RequestError(
+      grpc.status.INVALID_ARGUMENT,
+      "bad request: the first Attach message must be start",
+    );
+  }
+  const job = findJob(context, caller, start.id);
+  // An interactive job that has ended (a quick one, before its client
+  // attached) still gives its output and status; input then goes nowhere.
+  const writer = job.state === "running" || !job.spec.stdin ? attachInputOf(job) : null;
+  const offset = start.offset ?? (await job.status()).output.bytes ?? 0;
+  const abort = new AbortController();
+  const onGone = () => abort.abort(new DOMException("client went away", "AbortError"));
+  // Not "close": a duplex call closes its reading side when the client
+  // half-closes (end-of-file for the job), while output still goes out.
+  call.on("cancelled", onGone);
+  const takenOver = Promise.withResolvers<never>();
+  const onDetached = () => {
+    if (writer?.detached.reason === "another client attached") {
+      takenOver.reject(
+        new RequestError(
+          grpc.status.ABORTED,
+          `Detached from job ${job.id}: another client attached`,
+        ),
+      );
+    }
+  };
+  takenOver.promise.catch(() => {});
+  writer?.detached.addEventListener("abort", onDetached);
+  let accepted = 0;
+  const input = (async () => {
+    for (let next = await messages.next(); !next.done; next = await messages.next()) {
+      const message = decoded(next.value);
+      if (writer === null || writer.detached.aborted) continue;
+      try {
+        if (message.input) {
+          if (message.input.length > MAX_INPUT_MESSAGE_BYTES) {
+            throw new RequestError(
+              grpc.status.INVALID_ARGUMENT,
+              `bad request: an input message holds at most ${MAX_INPUT_MESSAGE_BYTES} bytes`,
+            );
+          }
+          await writer.write(message.input);
+          accepted += message.input.length;
+          call.write({ inputAccepted: accepted } as AttachResponseMessage);
+        } else if (message.resize) {
+          await writer.resize({ rows: message.resize.rows, cols: message.resize.cols });
+        }
+      } catch (err) {
+        // The job ended meanwhile: its output and status still go out.
+        if (!(err instanceof JobPreconditionError)) throw err;
+      }
+    }
+    // The client closed its half: end-of-file for the job.
+    if (writer !== null && !writer.detached.aborted && !abort.signal.aborted) {
+      await writer.end().catch(() => {});
+    }
+  })();
+  const inputFailed = input.then(() => new Promise<never>(() => {}));
+  // Also once the call is over (the client's stream then fails): never unhandled.
+  inputFailed.catch(() => {});
+  const reader = job.output({ offset, signal: abort.signal });
+  const watch = context.observer?.streamBegan({ following: job.state === "running" });
+  try {
+    const complete = await Promise.race([
+      sendOutput(reader, {
+        write: (chunk) => call.write({ output: chunk } as AttachResponseMessage),
+        call,
+        signal: abort.signal,
+        ...(watch === undefined ? {} : { watch }),
+      }),
+      takenOver.promise,
+      // An input failure (a message too big) ends the call.
+      inputFailed,
+    ]);
+    if (!complete) return { complete: false, jobId: job.id };
+    call.write({ ended: statusToMessage(await job.wait()) } as AttachResponseMessage);
+    call.end();
+    return { complete: true, jobId: job.id };
+  } catch (err) {
+    if (abort.signal.aborted) return { complete: false, jobId: job.id };
+    throw err;
+  } finally {
+    watch?.ended();
+    reader.close();
+    writer?.detached.removeEventListener("abort", onDetached);
+    writer?.detach();
+    abort.abort();
+    call.off("cancelled", onGone);
+  }
+}
+
+/**
+ * Most events queued for one watcher while it does not read; a watcher that
+ * falls further behind is cut off with RESOURCE_EXHAUSTED (it resumes with
+ * `since`), so a slow client cannot make the server buffer without bound.
+ */
+const MAX_QUEUED_EVENTS = 10_000;
+
+/** The WatchEvents response header with the newest event's number when the watch began. */
+export const LAST_SEQ_HEADER = "jobworker-last-seq";
+
+/** Sends the caller's events until the client goes away; rejects when it must end the stream. */
+async function watchEvents(
+  context: ServiceContext,
+  call: Parameters<JobWorkerHandlers["WatchEvents"]>[0],
+): Promise<void> {
+  const caller = callerOf(call, context.policy);
+  const request = decoded(call.request);
+  let selector: Record<string, string>;
+  try {
+    selector = checkLabels(request.labels ?? {});
+  } catch (err) {
+    throw new JobArgumentError(`Cannot watch events: ${(err as Error).message}`);
+  }
+  const gone = Promise.withResolvers<void>();
+  const failed = Promise.withResolvers<never>();
+  call.on("cancelled", () => gone.resolve());
+  call.on("close", () => gone.resolve());
+  let queued = 0;
+  const send = (event: JobEvent) => {
+    if (!mayAccess(caller, event.owner) || !matchesLabels(event.labels, selector)) return;
+    if (queued >= MAX_QUEUED_EVENTS) {
+      failed.reject(
+        new RequestError(
+          grpc.status.RESOURCE_EXHAUSTED,
+          `the client fell ${MAX_QUEUED_EVENTS} events behind; resume with since ${
+            event.seq - 1 - queued
+          }`,
+        ),
+      );
+      return;
+    }
+    if (!call.write(eventToMessage(event))) {
+      queued++;
+      call.once("drain", () => (queued = 0));
+    }
+  };
+  const since = request.since;
+  const unwatch = context.manager.watchEvents(
+    send,
+    since === undefined || since === null ? {} : { since },
+  );
+  // Where "from now on" began (read in the same turn the watch began, so no
+  // event falls between): a client that reconnects before its first event
+  // resumes after this number.
+  const metadata = new grpc.Metadata();
+  metadata.set(LAST_SEQ_HEADER, String(context.manager.lastEventSeq));
+  call.sendMetadata(metadata);
+  try {
+    await Promise.race([gone.promise, failed.promise]);
+  } finally {
+    unwatch();
   }
 }
 
@@ -260,11 +488,25 @@ export function jobWorkerHandlers(context: ServiceContext): JobWorkerHandlers {
       return { status: statusToMessage(await job.status()) };
     },
   );
-  const List = unary<ListRequestMessage, ListResponseMessage>(context, "List", async (caller) => {
-    const visible = context.manager.list().filter((job) => mayAccess(caller, job.owner));
-    const statuses = await Promise.all(visible.map((job) => job.status()));
-    return { jobs: statuses.map(statusToMessage) };
-  });
+  const Signal = unary<SignalRequestMessage, SignalResponseMessage>(
+    context,
+    "Signal",
+    async (caller, request) => {
+      const job = findJob(context, caller, request.id);
+      const status = await job.signal(request.signal, { all: request.all });
+      return { status: statusToMessage(status) };
+    },
+  );
+  const List = unary<ListRequestMessage, ListResponseMessage>(
+    context,
+    "List",
+    async (caller, request) => {
+      const visible = context.manager.list({ labels: request.labels ?? {} })
+        .filter((job) => mayAccess(caller, job.owner));
+      const statuses = await Promise.all(visible.map((job) => job.status()));
+      return { jobs: statuses.map(statusToMessage) };
+    },
+  );
   const StreamOutput: JobWorkerHandlers["StreamOutput"] = (call) => {
     const startedAt = performance.now();
     const logOption = context.log ? { log: context.log } : {};
@@ -287,5 +529,45 @@ export function jobWorkerHandlers(context: ServiceContext): JobWorkerHandlers {
       },
     );
   };
-  return { Start, Stop, Status, List, StreamOutput };
+  const WatchEvents: JobWorkerHandlers["WatchEvents"] = (call) => {
+    const startedAt = performance.now();
+    const logOption = context.log ? { log: context.log } : {};
+    const record = (err: unknown) => {
+      context.observer?.callEnded(
+        callRecord({ method: "WatchEvents", source: call, startedAt }, {
+          jobId: null,
+          err,
+          log: () => {},
+        }),
+      );
+    };
+    watchEvents(context, call).then(
+      () => record(new RequestError(grpc.status.CANCELLED, "client went away")),
+      (err) => {
+        call.emit("error", toStatusError(err, logOption));
+        record(err);
+      },
+    );
+  };
+  const Attach: JobWorkerHandlers["Attach"] = (call) => {
+    const startedAt = performance.now();
+    const logOption = context.log ? { log: context.log } : {};
+    const record = (jobId: unknown, err: unknown) => {
+      context.observer?.callEnded(
+        callRecord({ method: "Attach", source: call, startedAt }, { jobId, err, log: () => {} }),
+      );
+    };
+    attach(context, call).then(
+      ({ complete, jobId }) =>
+        record(
+          jobId,
+          complete ? null : new RequestError(grpc.status.CANCELLED, "client went away"),
+        ),
+      (err) => {
+        call.emit("error", toStatusError(err, logOption));
+        record(null, err);
+      },
+    );
+  };
+  return { Start, Stop, Status, List, StreamOutput, Signal, WatchEvents, Attach };
 }

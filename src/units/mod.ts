@@ -45,16 +45,25 @@ const DURATION_UNITS: Record<string, number> = {
 
 /**
  * Milliseconds from a duration: a number with a unit, ms, s, m, h or d
- * (`500ms`, `90s`, `1.5h`, `7d`); a bare number is seconds.
+ * (`500ms`, `90s`, `1.5h`, `7d`), several of them from the largest unit
+ * down (`1h30m`, `2m30s`, `1d12h`); a bare number is seconds.
  *
  * @throws {RangeError} `"ten" is not a duration (like 90s, 10m, 2h, 7d)`
  */
 export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (match === null) {
+  const trimmed = text.trim();
+  const bare = /^\d+(?:\.\d+)?$/.test(trimmed);
+  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
+  const order = ["d", "h", "m", "s", "ms"];
+  const wellFormed = bare ||
+    (parts.length > 0 && parts.map((p) => p[0]).join("") === trimmed &&
+      parts.every((p, i) => i === 0 || order.indexOf(p[2]!) > order.indexOf(parts[i - 1]![2]!)));
+  if (!wellFormed) {
     throw new RangeError(`${JSON.stringify(text)} is not a duration (like 90s, 10m, 2h, 7d)`);
   }
-  const ms = Number(match[1]) * DURATION_UNITS[match[2] ?? "s"]!;
+  const ms = bare
+    ? Number(trimmed) * DURATION_UNITS.s!
+    : parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
   if (!Number.isSafeInteger(Math.round(ms))) {
     throw new RangeError(`${JSON.stringify(text)} is too long a duration`);
   }

@@ -18,7 +18,12 @@ Deno.test("durations: ms, s, m, h, d; a bare number is seconds", () => {
   assertEquals(parseDuration("10m"), 600_000);
   assertEquals(parseDuration("1.5h"), 5_400_000);
   assertEquals(parseDuration("7d"), 604_800_000);
-  for (const bad of ["", "ten", "5w", "-1s", "1e3s"]) {
+  // Several units, largest first.
+  assertEquals(parseDuration("1h30m"), 5_400_000);
+  assertEquals(parseDuration("2m30s"), 150_000);
+  assertEquals(parseDuration("1d12h"), 129_600_000);
+  assertEquals(parseDuration("1s500ms"), 1_500);
+  for (const bad of ["", "ten", "5w", "-1s", "1e3s", "30m1h", "1h1h", "1h 30m", "1h30", "h"]) {
     assertThrows(() => parseDuration(bad), RangeError, "is not a duration");
   }
 });

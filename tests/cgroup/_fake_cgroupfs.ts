@@ -36,6 +36,21 @@ export interface FakeTreeOptions {
 const V1_UNLIMITED = "9223372036854771712";
 const V2_ALL = ["cpu", "io", "memory", "pids"];
 
+/**
+ * The block-IO counters of every fake cgroup, two disks each, in both
+ * versions' formats: together {@link FAKE_IO_READ_BYTES} read and
+ * {@link FAKE_IO_WRITE_BYTES} written.
+ */
+const FAKE_BLKIO_SERVICE_BYTES = "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 12288\n8:0 Async 0\n" +
+  "8:0 Discard 0\n8:0 Total 12288\n8:16 Read 1024\n8:16 Write 0\n8:16 Sync 1024\n" +
+  "8:16 Async 0\n8:16 Discard 0\n8:16 Total 1024\nTotal 13312\n";
+const FAKE_IO_STAT = "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n" +
+  "8:16 rbytes=1024 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n";
+/** Bytes read in the fake IO counters (both versions). */
+export const FAKE_IO_READ_BYTES = 5120;
+/** Bytes written in the fake IO counters (both versions). */
+export const FAKE_IO_WRITE_BYTES = 8192;
+
 function kernelError(code: string, message: string): Error {
   return Object.assign(new Error(`${message} (fake cgroupfs)`), { code });
 }
@@ -269,7 +284,7 @@ export class FakeCgroupTree {
       case "pids":
         return { "pids.max": "max\n", "pids.current": "0\n" };
       case "io":
-        return { "io.max": "", "io.stat": "" };
+        return { "io.max": "", "io.stat": FAKE_IO_STAT };
       default:
         return {};
     }
@@ -319,6 +334,9 @@ export class FakeCgroupTree {
         Object.assign(files, {
           "blkio.throttle.read_bps_device": "",
           "blkio.throttle.write_bps_device": "",
+          // A cgroup without child cgroups: its own figures are its recursive ones.
+          "blkio.throttle.io_service_bytes": FAKE_BLKIO_SERVICE_BYTES,
+          "blkio.throttle.io_service_bytes_recursive": FAKE_BLKIO_SERVICE_BYTES,
         });
       }
       if (c.includes("freezer") && !isRoot) files["freezer.state"] = "THAWED\n";

@@ -7,8 +7,10 @@
  *
  * @module
  */
-import type { JobSpec, JobStatus } from "../../src/job/mod.ts";
+import type { JobEvent, JobSpec, JobStatus } from "../../src/job/mod.ts";
 import type { ByteWriter, CliClient } from "../../src/cli/main.ts";
+import type { TopTerminal } from "../../src/cli/_top_screen.ts";
+import { Screen } from "../_support/screen.ts";
 import { pause } from "../../src/cli/_wait.ts";
 import { concat, text } from "../_support/bytes.ts";
 
@@ -36,9 +38,21 @@ export function jobStatus(overrides: Partial<JobStatus> = {}): JobStatus {
     startedAt: new Date("2024-05-01T12:00:00Z"),
     endedAt: new Date("2024-05-01T12:00:01Z"),
     limits: { cpu: 1, memoryBytes: 2 ** 29, ioReadBps: null, ioWriteBps: null, pids: 1024 },
-    usage: { cpuNs: 1, memoryCurrentBytes: 0, memoryPeakBytes: 1, tasks: 0 },
+    usage: {
+      cpuNs: 1,
+      memoryCurrentBytes: 0,
+      memoryPeakBytes: 1,
+      tasks: 0,
+      ioReadBytes: null,
+      ioWriteBytes: null,
+    },
     output: { bytes: 1234, maxBytes: 1073741824, truncated: false, error: null },
     error: null,
+    timeoutMs: null,
+    timedOut: false,
+    labels: {},
+    stdin: false,
+    tty: false,
     ...overrides,
   };
 }
@@ -70,6 +84,32 @@ export class Sink implements ByteWriter {
   }
 }
 
+/** An event of a job with `overrides` (seq 1, `started`, of the fake job). */
+export function jobEvent(overrides: Partial<JobEvent> = {}): JobEvent {
+  return {
+    seq: 1,
+    time: new Date("2024-05-01T12:00:00Z"),
+    id: ID,
+    owner: "alice",
+    type: "started",
+    exitCode: null,
+    signal: null,
+    error: null,
+    labels: {},
+    ...overrides,
+  };
+}
+
+/**
+ * One WatchEvents stream of a {@link FakeClient}: events it sends (a number:
+ * a pause in ms), then how it ends: `"open"` stays open until cancelled,
+ * `"end"` completes, an Error fails it.
+ */
+export interface EventScript {
+  events: (JobEvent | number)[];
+  end: "open" | "end" | Error;
+}
+
 /** A step of a fake output stream: bytes the job writes, or a pause in milliseconds. */
 export type Step = Uint8Array | number;
 
@@ -93,6 +133,14 @@ export interface FakeOptions {
   stopped?: JobStatus;
   /** Most bytes in one chunk, like the server's stream messages; default 32 KiB. */
   chunkSize?: number;
+  /**
+   * WatchEvents streams, one per call (the last repeats); each replays only
+   * events after its call's `since`, as the server does. Default: one that
+   * stays open and sends nothing.
+   */
+  eventStreams?: EventScript[];
+  /** What `signal` answers with: this error (default: the running job's status). */
+  signalError?: Error;
 }
 
 /** A {@link CliClient} with canned answers, recording its calls. */
@@ -126,9 +174,37 @@ export class FakeClient implements CliClient {
       statuses[Math.min(this.#statusCalls++, statuses.length - 1)] ?? jobStatus();
     return this.#answer(answer);
   }
-  list() {
-    this.calls.push(["list"]);
+  list(options?: { labels?: Record<string, string> }) {
+    this.calls.push(options === undefined ? ["list"] : ["list", options]);
     return this.#answer(this.options.statuses ?? [jobStatus()]);
+  }
+  signal(id: string, signal: string, options: { all?: boolean } = {}) {
+    this.calls.push(["signal", id, signal, options]);
+    if (this.options.signalError) return Promise.reject(this.options.signalError);
+    return this.#answer(runningStatus());
+  }
+  #eventCalls = 0;
+  async *watchEvents(
+    options: { labels?: Record<string, string>; since?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<JobEvent> {
+    const { signal, ...request } = options;
+    this.calls.push(["watchEvents", request]);
+    if (this.options.error) throw this.options.error;
+    const scripts = this.options.eventStreams ?? [{ events: [], end: "open" }];
+    const script = scripts[Math.min(this.#eventCalls++, scripts.length - 1)]!;
+    for (const step of script.events) {
+      if (signal?.aborted) return;
+      if (typeof step === "number") {
+        await pause(step, signal);
+        continue;
+      }
+      if (options.since === undefined || step.seq > options.since) yield step;
+    }
+    if (script.end === "open") {
+      while (!signal?.aborted) await pause(60_000, signal);
+      return;
+    }
+    if (script.end instanceof Error) throw script.end;
   }
   async *streamOutput(
     id: string,
@@ -189,5 +265,84 @@ export class FakeClient implements CliClient {
   }
   close() {
     this.closed = true;
+  }
+}
+
+/**
+ * A {@link TopTerminal} for `top`'s tests: what is written goes to a
+ * {@link Screen}; keys are typed with {@link FakeTerminal.type}; the size,
+ * a resize and the signals are the test's to give.
+ */
+export class FakeTerminal implements TopTerminal {
+  /** What the program wrote, one entry a write. */
+  readonly written: string[] = [];
+  /** Every setRaw call, in order. */
+  readonly rawCalls: boolean[] = [];
+  screen: Screen;
+  #keys: (Uint8Array | null)[] = [];
+  #reader: ((data: Uint8Array | null) => void) | null = null;
+  #resize: (() => void) | null = null;
+  #signal: (() => void) | null = null;
+  /** Makes `write` fail from this write on (1 = the first); default never. */
+  failWritesFrom = Infinity;
+
+  constructor(public rows = 24, public columns = 100) {
+    this.screen = new Screen(rows, columns);
+  }
+  write(text: string): Promise<void> {
+    if (this.written.length + 1 >= this.failWritesFrom) {
+      this.written.push("");
+      return Promise.reject(new Error("terminal gone"));
+    }
+    this.written.push(text);
+    this.screen.write(text);
+    return Promise.resolve();
+  }
+  setRaw(raw: boolean): void {
+    this.rawCalls.push(raw);
+  }
+  size() {
+    return { columns: this.columns, rows: this.rows };
+  }
+  read(): Promise<Uint8Array | null> {
+    const next = this.#keys.shift();
+    if (next !== undefined) return Promise.resolve(next);
+    return new Promise((resolve) => (this.#reader = resolve));
+  }
+  /** Types `keys` (null: the input ends). */
+  type(keys: string | null): void {
+    const data = keys === null ? null : new TextEncoder().encode(keys);
+    if (this.#reader !== null) {
+      const reader = this.#reader;
+      this.#reader = null;
+      reader(data);
+    } else {
+      this.#keys.push(data);
+    }
+  }
+  onResize(handler: () => void) {
+    this.#resize = handler;
+    return () => (this.#resize = null);
+  }
+  /** Changes the size, as the user resizing the window would. */
+  resize(rows: number, columns: number): void {
+    this.rows = rows;
+    this.columns = columns;
+    // A new screen of the new size, still on the alternate screen: the next frame fills it.
+    this.screen = new Screen(rows, columns);
+    this.screen.write("\x1b[?1049h");
+    this.#resize?.();
+  }
+  onSignal(handler: () => void) {
+    this.#signal = handler;
+    return () => (this.#signal = null);
+  }
+  /** Delivers SIGTERM (or SIGINT, SIGHUP: all the same to top). */
+  kill(): void {
+    this.#signal?.();
+  }
+  /** Whether a resize and a signal handler are installed. */
+  get listening(): boolean {
+    return this.#resize !== null && this.#signal !== null;
   }
 }

@@ -19,6 +19,8 @@ const PROBES: Record<string, Probe> = {
   stop: (c, id) => c.stop(id, { graceSeconds: 0 }),
   logs: (c, id) => streamChunks(c, id),
   "logs from offset": (c, id) => streamChunks(c, id, { offset: 3 }),
+  signal: (c, id) => c.signal(id, "HUP"),
+  "signal all": (c, id) => c.signal(id, "KILL", { all: true }),
 };
 
 rootTest(

@@ -6,7 +6,8 @@
  */
 import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
-import { certPathsFor, makeCertificates, serverCertPaths } from "../../src/certs/mod.ts";
+import { certPathsFor, serverCertPaths } from "../../src/certs/mod.ts";
+import { testCertificates } from "../_support/certs.ts";
 import { childrenOf, ownCgroupDirs } from "../_support/proc.ts";
 import { findCgroupDirs, rootTest, waitUntil } from "./_fixture.ts";
 import {
@@ -46,7 +47,7 @@ async function removeSupervisorLeaf(ctx: ProcessContext): Promise<void> {
 
 async function supervisedServer(ctx: ProcessContext, extra: string[] = []) {
   const certsDir = join(ctx.root, "certs");
-  await makeCertificates(certsDir, { clients: ["alice"] });
+  await testCertificates(certsDir, ["alice"]);
   const dataDir = join(ctx.root, "data");
   const started = await startServerProcess(ctx, [
     "--supervise",
@@ -118,7 +119,7 @@ async function supervised(ctx: ProcessContext): Promise<void> {
 rootTest("supervise: a server that cannot start is not restarted", async () => {
   await withProcesses(async (ctx) => {
     const certsDir = join(ctx.root, "certs");
-    await makeCertificates(certsDir, { clients: ["alice"] });
+    await testCertificates(certsDir, ["alice"]);
     const paths = serverCertPaths(certsDir);
     const started = performance.now();
     const output = await new Deno.Command(Deno.execPath(), {

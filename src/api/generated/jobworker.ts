@@ -4,6 +4,10 @@ import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from './google/protobuf/Timestamp.ts';
+import type { AttachRequest as _jobworker_v1_AttachRequest, AttachRequest__Output as _jobworker_v1_AttachRequest__Output } from './jobworker/v1/AttachRequest.ts';
+import type { AttachResponse as _jobworker_v1_AttachResponse, AttachResponse__Output as _jobworker_v1_AttachResponse__Output } from './jobworker/v1/AttachResponse.ts';
+import type { AttachStart as _jobworker_v1_AttachStart, AttachStart__Output as _jobworker_v1_AttachStart__Output } from './jobworker/v1/AttachStart.ts';
+import type { JobEvent as _jobworker_v1_JobEvent, JobEvent__Output as _jobworker_v1_JobEvent__Output } from './jobworker/v1/JobEvent.ts';
 import type { JobStatus as _jobworker_v1_JobStatus, JobStatus__Output as _jobworker_v1_JobStatus__Output } from './jobworker/v1/JobStatus.ts';
 import type { JobWorkerClient as _jobworker_v1_JobWorkerClient, JobWorkerDefinition as _jobworker_v1_JobWorkerDefinition } from './jobworker/v1/JobWorker.ts';
 import type { Limits as _jobworker_v1_Limits, Limits__Output as _jobworker_v1_Limits__Output } from './jobworker/v1/Limits.ts';
@@ -12,6 +16,8 @@ import type { ListResponse as _jobworker_v1_ListResponse, ListResponse__Output a
 import type { Output as _jobworker_v1_Output, Output__Output as _jobworker_v1_Output__Output } from './jobworker/v1/Output.ts';
 import type { OutputChunk as _jobworker_v1_OutputChunk, OutputChunk__Output as _jobworker_v1_OutputChunk__Output } from './jobworker/v1/OutputChunk.ts';
 import type { RunAs as _jobworker_v1_RunAs, RunAs__Output as _jobworker_v1_RunAs__Output } from './jobworker/v1/RunAs.ts';
+import type { SignalRequest as _jobworker_v1_SignalRequest, SignalRequest__Output as _jobworker_v1_SignalRequest__Output } from './jobworker/v1/SignalRequest.ts';
+import type { SignalResponse as _jobworker_v1_SignalResponse, SignalResponse__Output as _jobworker_v1_SignalResponse__Output } from './jobworker/v1/SignalResponse.ts';
 import type { StartRequest as _jobworker_v1_StartRequest, StartRequest__Output as _jobworker_v1_StartRequest__Output } from './jobworker/v1/StartRequest.ts';
 import type { StartResponse as _jobworker_v1_StartResponse, StartResponse__Output as _jobworker_v1_StartResponse__Output } from './jobworker/v1/StartResponse.ts';
 import type { StatusRequest as _jobworker_v1_StatusRequest, StatusRequest__Output as _jobworker_v1_StatusRequest__Output } from './jobworker/v1/StatusRequest.ts';
@@ -19,7 +25,9 @@ import type { StatusResponse as _jobworker_v1_StatusResponse, StatusResponse__Ou
 import type { StopRequest as _jobworker_v1_StopRequest, StopRequest__Output as _jobworker_v1_StopRequest__Output } from './jobworker/v1/StopRequest.ts';
 import type { StopResponse as _jobworker_v1_StopResponse, StopResponse__Output as _jobworker_v1_StopResponse__Output } from './jobworker/v1/StopResponse.ts';
 import type { StreamOutputRequest as _jobworker_v1_StreamOutputRequest, StreamOutputRequest__Output as _jobworker_v1_StreamOutputRequest__Output } from './jobworker/v1/StreamOutputRequest.ts';
+import type { TerminalSize as _jobworker_v1_TerminalSize, TerminalSize__Output as _jobworker_v1_TerminalSize__Output } from './jobworker/v1/TerminalSize.ts';
 import type { Usage as _jobworker_v1_Usage, Usage__Output as _jobworker_v1_Usage__Output } from './jobworker/v1/Usage.ts';
+import type { WatchEventsRequest as _jobworker_v1_WatchEventsRequest, WatchEventsRequest__Output as _jobworker_v1_WatchEventsRequest__Output } from './jobworker/v1/WatchEventsRequest.ts';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -33,6 +41,11 @@ export interface ProtoGrpcType {
   }
   jobworker: {
     v1: {
+      AttachRequest: MessageTypeDefinition<_jobworker_v1_AttachRequest, _jobworker_v1_AttachRequest__Output>
+      AttachResponse: MessageTypeDefinition<_jobworker_v1_AttachResponse, _jobworker_v1_AttachResponse__Output>
+      AttachStart: MessageTypeDefinition<_jobworker_v1_AttachStart, _jobworker_v1_AttachStart__Output>
+      JobEvent: MessageTypeDefinition<_jobworker_v1_JobEvent, _jobworker_v1_JobEvent__Output>
+      JobEventType: EnumTypeDefinition
       JobState: EnumTypeDefinition
       JobStatus: MessageTypeDefinition<_jobworker_v1_JobStatus, _jobworker_v1_JobStatus__Output>
       JobWorker: SubtypeConstructor<typeof grpc.Client, _jobworker_v1_JobWorkerClient> & { service: _jobworker_v1_JobWorkerDefinition }
@@ -42,6 +55,8 @@ export interface ProtoGrpcType {
       Output: MessageTypeDefinition<_jobworker_v1_Output, _jobworker_v1_Output__Output>
       OutputChunk: MessageTypeDefinition<_jobworker_v1_OutputChunk, _jobworker_v1_OutputChunk__Output>
       RunAs: MessageTypeDefinition<_jobworker_v1_RunAs, _jobworker_v1_RunAs__Output>
+      SignalRequest: MessageTypeDefinition<_jobworker_v1_SignalRequest, _jobworker_v1_SignalRequest__Output>
+      SignalResponse: MessageTypeDefinition<_jobworker_v1_SignalResponse, _jobworker_v1_SignalResponse__Output>
       StartRequest: MessageTypeDefinition<_jobworker_v1_StartRequest, _jobworker_v1_StartRequest__Output>
       StartResponse: MessageTypeDefinition<_jobworker_v1_StartResponse, _jobworker_v1_StartResponse__Output>
       StatusRequest: MessageTypeDefinition<_jobworker_v1_StatusRequest, _jobworker_v1_StatusRequest__Output>
@@ -49,7 +64,9 @@ export interface ProtoGrpcType {
       StopRequest: MessageTypeDefinition<_jobworker_v1_StopRequest, _jobworker_v1_StopRequest__Output>
       StopResponse: MessageTypeDefinition<_jobworker_v1_StopResponse, _jobworker_v1_StopResponse__Output>
       StreamOutputRequest: MessageTypeDefinition<_jobworker_v1_StreamOutputRequest, _jobworker_v1_StreamOutputRequest__Output>
+      TerminalSize: MessageTypeDefinition<_jobworker_v1_TerminalSize, _jobworker_v1_TerminalSize__Output>
       Usage: MessageTypeDefinition<_jobworker_v1_Usage, _jobworker_v1_Usage__Output>
+      WatchEventsRequest: MessageTypeDefinition<_jobworker_v1_WatchEventsRequest, _jobworker_v1_WatchEventsRequest__Output>
     }
   }
 }

@@ -52,8 +52,29 @@ export interface JobStatus {
    * What became of the output.
    */
   'output'?: (_jobworker_v1_Output | null);
+  /**
+   * The job's deadline: seconds after the start, when it has one.
+   */
+  'timeoutSeconds'?: (number | string);
+  /**
+   * True when the deadline stopped the job (state STOPPED).
+   */
+  'timedOut'?: (boolean);
+  /**
+   * The labels given at Start.
+   */
+  'labels'?: ({[key: string]: string});
+  /**
+   * Started with stdin (or tty): Attach may write to it.
+   */
+  'stdin'?: (boolean);
+  /**
+   * Has a terminal of its own.
+   */
+  'tty'?: (boolean);
   '_exitCode'?: "exitCode";
   '_signal'?: "signal";
+  '_timeoutSeconds'?: "timeoutSeconds";
 }
 
 export interface JobStatus__Output {
@@ -100,6 +121,27 @@ export interface JobStatus__Output {
    * What became of the output.
    */
   'output': (_jobworker_v1_Output__Output | null);
+  /**
+   * The job's deadline: seconds after the start, when it has one.
+   */
+  'timeoutSeconds'?: (number);
+  /**
+   * True when the deadline stopped the job (state STOPPED).
+   */
+  'timedOut': (boolean);
+  /**
+   * The labels given at Start.
+   */
+  'labels': ({[key: string]: string});
+  /**
+   * Started with stdin (or tty): Attach may write to it.
+   */
+  'stdin': (boolean);
+  /**
+   * Has a terminal of its own.
+   */
+  'tty': (boolean);
   '_exitCode'?: "exitCode";
   '_signal'?: "signal";
+  '_timeoutSeconds'?: "timeoutSeconds";
 }

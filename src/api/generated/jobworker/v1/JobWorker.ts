@@ -4,9 +4,14 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { AttachRequest as _jobworker_v1_AttachRequest, AttachRequest__Output as _jobworker_v1_AttachRequest__Output } from '../../jobworker/v1/AttachRequest.ts';
+import type { AttachResponse as _jobworker_v1_AttachResponse, AttachResponse__Output as _jobworker_v1_AttachResponse__Output } from '../../jobworker/v1/AttachResponse.ts';
+import type { JobEvent as _jobworker_v1_JobEvent, JobEvent__Output as _jobworker_v1_JobEvent__Output } from '../../jobworker/v1/JobEvent.ts';
 import type { ListRequest as _jobworker_v1_ListRequest, ListRequest__Output as _jobworker_v1_ListRequest__Output } from '../../jobworker/v1/ListRequest.ts';
 import type { ListResponse as _jobworker_v1_ListResponse, ListResponse__Output as _jobworker_v1_ListResponse__Output } from '../../jobworker/v1/ListResponse.ts';
 import type { OutputChunk as _jobworker_v1_OutputChunk, OutputChunk__Output as _jobworker_v1_OutputChunk__Output } from '../../jobworker/v1/OutputChunk.ts';
+import type { SignalRequest as _jobworker_v1_SignalRequest, SignalRequest__Output as _jobworker_v1_SignalRequest__Output } from '../../jobworker/v1/SignalRequest.ts';
+import type { SignalResponse as _jobworker_v1_SignalResponse, SignalResponse__Output as _jobworker_v1_SignalResponse__Output } from '../../jobworker/v1/SignalResponse.ts';
 import type { StartRequest as _jobworker_v1_StartRequest, StartRequest__Output as _jobworker_v1_StartRequest__Output } from '../../jobworker/v1/StartRequest.ts';
 import type { StartResponse as _jobworker_v1_StartResponse, StartResponse__Output as _jobworker_v1_StartResponse__Output } from '../../jobworker/v1/StartResponse.ts';
 import type { StatusRequest as _jobworker_v1_StatusRequest, StatusRequest__Output as _jobworker_v1_StatusRequest__Output } from '../../jobworker/v1/StatusRequest.ts';
@@ -14,8 +19,46 @@ import type { StatusResponse as _jobworker_v1_StatusResponse, StatusResponse__Ou
 import type { StopRequest as _jobworker_v1_StopRequest, StopRequest__Output as _jobworker_v1_StopRequest__Output } from '../../jobworker/v1/StopRequest.ts';
 import type { StopResponse as _jobworker_v1_StopResponse, StopResponse__Output as _jobworker_v1_StopResponse__Output } from '../../jobworker/v1/StopResponse.ts';
 import type { StreamOutputRequest as _jobworker_v1_StreamOutputRequest, StreamOutputRequest__Output as _jobworker_v1_StreamOutputRequest__Output } from '../../jobworker/v1/StreamOutputRequest.ts';
+import type { WatchEventsRequest as _jobworker_v1_WatchEventsRequest, WatchEventsRequest__Output as _jobworker_v1_WatchEventsRequest__Output } from '../../jobworker/v1/WatchEventsRequest.ts';
 
 export interface JobWorkerClient extends grpc.Client {
+  /**
+   * Attaches to an interactive job (started with stdin or tty): the first
+   * message names the job (AttachStart), later ones carry input and
+   * terminal sizes; the server sends the output from the requested offset
+   * (unset: from now on) and, once the job has ended and every byte was
+   * sent, its final status. Closing the client's half of the stream sends
+   * end-of-file to the job; cancelling the call detaches without it (the
+   * job runs on). One writer at a time: a new Attach detaches the previous
+   * one, whose stream ends with ABORTED. Who may is as for Stop.
+   * FAILED_PRECONDITION: the job was started without stdin. A job that has
+   * ended (a quick one, before its client attached) gives its output and
+   * status; input then goes nowhere.
+   * Input is flow-controlled: the server reads the next message only once
+   * the job's input FIFO (64 KiB) took the last one, and says so
+   * (input_accepted), so the client can wait.
+   */
+  Attach(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_jobworker_v1_AttachRequest, _jobworker_v1_AttachResponse__Output>;
+  Attach(options?: grpc.CallOptions): grpc.ClientDuplexStream<_jobworker_v1_AttachRequest, _jobworker_v1_AttachResponse__Output>;
+  /**
+   * Attaches to an interactive job (started with stdin or tty): the first
+   * message names the job (AttachStart), later ones carry input and
+   * terminal sizes; the server sends the output from the requested offset
+   * (unset: from now on) and, once the job has ended and every byte was
+   * sent, its final status. Closing the client's half of the stream sends
+   * end-of-file to the job; cancelling the call detaches without it (the
+   * job runs on). One writer at a time: a new Attach detaches the previous
+   * one, whose stream ends with ABORTED. Who may is as for Stop.
+   * FAILED_PRECONDITION: the job was started without stdin. A job that has
+   * ended (a quick one, before its client attached) gives its output and
+   * status; input then goes nowhere.
+   * Input is flow-controlled: the server reads the next message only once
+   * the job's input FIFO (64 KiB) took the last one, and says so
+   * (input_accepted), so the client can wait.
+   */
+  attach(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_jobworker_v1_AttachRequest, _jobworker_v1_AttachResponse__Output>;
+  attach(options?: grpc.CallOptions): grpc.ClientDuplexStream<_jobworker_v1_AttachRequest, _jobworker_v1_AttachResponse__Output>;
+  
   /**
    * The caller's jobs (all jobs for admins), oldest first.
    */
@@ -30,6 +73,27 @@ export interface JobWorkerClient extends grpc.Client {
   list(argument: _jobworker_v1_ListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_jobworker_v1_ListResponse__Output>): grpc.ClientUnaryCall;
   list(argument: _jobworker_v1_ListRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_jobworker_v1_ListResponse__Output>): grpc.ClientUnaryCall;
   list(argument: _jobworker_v1_ListRequest, callback: grpc.requestCallback<_jobworker_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Sends a signal to a running job: to its main process, or with `all` to
+   * every process of the job. Stopping keeps its own path (Stop). Same
+   * authorization as Stop. INVALID_ARGUMENT: a signal that is not accepted
+   * (see SignalRequest). FAILED_PRECONDITION: the job has ended.
+   */
+  Signal(argument: _jobworker_v1_SignalRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_jobworker_v1_SignalResponse__Output>): grpc.ClientUnaryCall;
+  Signal(argument: _jobworker_v1_SignalRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_jobworker_v1_SignalResponse__Output>): grpc.ClientUnaryCall;
+  Signal(argument: _jobworker_v1_SignalRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_jobworker_v1_SignalResponse__Output>): grpc.ClientUnaryCall;
+  Signal(argument: _jobworker_v1_SignalRequest, callback: grpc.requestCallback<_jobworker_v1_SignalResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Sends a signal to a running job: to its main process, or with `all` to
+   * every process of the job. Stopping keeps its own path (Stop). Same
+   * authorization as Stop. INVALID_ARGUMENT: a signal that is not accepted
+   * (see SignalRequest). FAILED_PRECONDITION: the job has ended.
+   */
+  signal(argument: _jobworker_v1_SignalRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_jobworker_v1_SignalResponse__Output>): grpc.ClientUnaryCall;
+  signal(argument: _jobworker_v1_SignalRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_jobworker_v1_SignalResponse__Output>): grpc.ClientUnaryCall;
+  signal(argument: _jobworker_v1_SignalRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_jobworker_v1_SignalResponse__Output>): grpc.ClientUnaryCall;
+  signal(argument: _jobworker_v1_SignalRequest, callback: grpc.requestCallback<_jobworker_v1_SignalResponse__Output>): grpc.ClientUnaryCall;
   
   /**
    * Starts a job. Returns once its main process runs.
@@ -103,13 +167,66 @@ export interface JobWorkerClient extends grpc.Client {
   streamOutput(argument: _jobworker_v1_StreamOutputRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_jobworker_v1_OutputChunk__Output>;
   streamOutput(argument: _jobworker_v1_StreamOutputRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_jobworker_v1_OutputChunk__Output>;
   
+  /**
+   * Job events as they happen: one per state change, each with a sequence
+   * number. A caller sees its own jobs' events (an admin all), filtered by
+   * labels. With `since`, the stream first replays the retained events
+   * after that number (none missed, none repeated, as long as the server
+   * still holds them: the newest 10000, kept across restarts), then goes
+   * on live. OUT_OF_RANGE when `since` is older than what is retained. The
+   * response header `jobworker-last-seq` holds the newest event's number
+   * when the watch began: a client that loses the stream before its first
+   * event resumes with that as `since`.
+   */
+  WatchEvents(argument: _jobworker_v1_WatchEventsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_jobworker_v1_JobEvent__Output>;
+  WatchEvents(argument: _jobworker_v1_WatchEventsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_jobworker_v1_JobEvent__Output>;
+  /**
+   * Job events as they happen: one per state change, each with a sequence
+   * number. A caller sees its own jobs' events (an admin all), filtered by
+   * labels. With `since`, the stream first replays the retained events
+   * after that number (none missed, none repeated, as long as the server
+   * still holds them: the newest 10000, kept across restarts), then goes
+   * on live. OUT_OF_RANGE when `since` is older than what is retained. The
+   * response header `jobworker-last-seq` holds the newest event's number
+   * when the watch began: a client that loses the stream before its first
+   * event resumes with that as `since`.
+   */
+  watchEvents(argument: _jobworker_v1_WatchEventsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_jobworker_v1_JobEvent__Output>;
+  watchEvents(argument: _jobworker_v1_WatchEventsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_jobworker_v1_JobEvent__Output>;
+  
 }
 
 export interface JobWorkerHandlers extends grpc.UntypedServiceImplementation {
   /**
+   * Attaches to an interactive job (started with stdin or tty): the first
+   * message names the job (AttachStart), later ones carry input and
+   * terminal sizes; the server sends the output from the requested offset
+   * (unset: from now on) and, once the job has ended and every byte was
+   * sent, its final status. Closing the client's half of the stream sends
+   * end-of-file to the job; cancelling the call detaches without it (the
+   * job runs on). One writer at a time: a new Attach detaches the previous
+   * one, whose stream ends with ABORTED. Who may is as for Stop.
+   * FAILED_PRECONDITION: the job was started without stdin. A job that has
+   * ended (a quick one, before its client attached) gives its output and
+   * status; input then goes nowhere.
+   * Input is flow-controlled: the server reads the next message only once
+   * the job's input FIFO (64 KiB) took the last one, and says so
+   * (input_accepted), so the client can wait.
+   */
+  Attach: grpc.handleBidiStreamingCall<_jobworker_v1_AttachRequest__Output, _jobworker_v1_AttachResponse>;
+  
+  /**
    * The caller's jobs (all jobs for admins), oldest first.
    */
   List: grpc.handleUnaryCall<_jobworker_v1_ListRequest__Output, _jobworker_v1_ListResponse>;
+  
+  /**
+   * Sends a signal to a running job: to its main process, or with `all` to
+   * every process of the job. Stopping keeps its own path (Stop). Same
+   * authorization as Stop. INVALID_ARGUMENT: a signal that is not accepted
+   * (see SignalRequest). FAILED_PRECONDITION: the job has ended.
+   */
+  Signal: grpc.handleUnaryCall<_jobworker_v1_SignalRequest__Output, _jobworker_v1_SignalResponse>;
   
   /**
    * Starts a job. Returns once its main process runs.
@@ -139,12 +256,28 @@ export interface JobWorkerHandlers extends grpc.UntypedServiceImplementation {
    */
   StreamOutput: grpc.handleServerStreamingCall<_jobworker_v1_StreamOutputRequest__Output, _jobworker_v1_OutputChunk>;
   
+  /**
+   * Job events as they happen: one per state change, each with a sequence
+   * number. A caller sees its own jobs' events (an admin all), filtered by
+   * labels. With `since`, the stream first replays the retained events
+   * after that number (none missed, none repeated, as long as the server
+   * still holds them: the newest 10000, kept across restarts), then goes
+   * on live. OUT_OF_RANGE when `since` is older than what is retained. The
+   * response header `jobworker-last-seq` holds the newest event's number
+   * when the watch began: a client that loses the stream before its first
+   * event resumes with that as `since`.
+   */
+  WatchEvents: grpc.handleServerStreamingCall<_jobworker_v1_WatchEventsRequest__Output, _jobworker_v1_JobEvent>;
+  
 }
 
 export interface JobWorkerDefinition extends grpc.ServiceDefinition {
+  Attach: MethodDefinition<_jobworker_v1_AttachRequest, _jobworker_v1_AttachResponse, _jobworker_v1_AttachRequest__Output, _jobworker_v1_AttachResponse__Output>
   List: MethodDefinition<_jobworker_v1_ListRequest, _jobworker_v1_ListResponse, _jobworker_v1_ListRequest__Output, _jobworker_v1_ListResponse__Output>
+  Signal: MethodDefinition<_jobworker_v1_SignalRequest, _jobworker_v1_SignalResponse, _jobworker_v1_SignalRequest__Output, _jobworker_v1_SignalResponse__Output>
   Start: MethodDefinition<_jobworker_v1_StartRequest, _jobworker_v1_StartResponse, _jobworker_v1_StartRequest__Output, _jobworker_v1_StartResponse__Output>
   Status: MethodDefinition<_jobworker_v1_StatusRequest, _jobworker_v1_StatusResponse, _jobworker_v1_StatusRequest__Output, _jobworker_v1_StatusResponse__Output>
   Stop: MethodDefinition<_jobworker_v1_StopRequest, _jobworker_v1_StopResponse, _jobworker_v1_StopRequest__Output, _jobworker_v1_StopResponse__Output>
   StreamOutput: MethodDefinition<_jobworker_v1_StreamOutputRequest, _jobworker_v1_OutputChunk, _jobworker_v1_StreamOutputRequest__Output, _jobworker_v1_OutputChunk__Output>
+  WatchEvents: MethodDefinition<_jobworker_v1_WatchEventsRequest, _jobworker_v1_JobEvent, _jobworker_v1_WatchEventsRequest__Output, _jobworker_v1_JobEvent__Output>
 }

@@ -4,7 +4,15 @@
 
 
 export interface ListRequest {
+  /**
+   * Only jobs with all of these labels (key and value equal).
+   */
+  'labels'?: ({[key: string]: string});
 }
 
 export interface ListRequest__Output {
+  /**
+   * Only jobs with all of these labels (key and value equal).
+   */
+  'labels': ({[key: string]: string});
 }

@@ -4,6 +4,7 @@
 
 import type { Limits as _jobworker_v1_Limits, Limits__Output as _jobworker_v1_Limits__Output } from '../../jobworker/v1/Limits.ts';
 import type { RunAs as _jobworker_v1_RunAs, RunAs__Output as _jobworker_v1_RunAs__Output } from '../../jobworker/v1/RunAs.ts';
+import type { TerminalSize as _jobworker_v1_TerminalSize, TerminalSize__Output as _jobworker_v1_TerminalSize__Output } from '../../jobworker/v1/TerminalSize.ts';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -47,8 +48,39 @@ export interface StartRequest {
    * set). More than the maximum is INVALID_ARGUMENT.
    */
   'maxOutputBytes'?: (number | string | Long);
+  /**
+   * Seconds after the start at which the job is stopped like Stop does
+   * (SIGTERM, SIGKILL 10 s later); its status then says timed_out. Unset:
+   * the server's default (--default-timeout; none unless set). > 0 and at
+   * most the server's --max-timeout (INVALID_ARGUMENT above it, naming it).
+   */
+  'timeoutSeconds'?: (number | string);
+  /**
+   * Labels: at most 32, keys like Kubernetes label keys (an optional DNS
+   * subdomain prefix of at most 253 characters and "/", then a name of 1 to
+   * 63 characters: letters, digits, "-", "_", ".", starting and ending
+   * with a letter or digit), values empty or of that name form; at most
+   * 4 KiB together. INVALID_ARGUMENT otherwise, naming the label.
+   */
+  'labels'?: ({[key: string]: string});
+  /**
+   * Keep the job's standard input open (a pipe) for Attach; unset or false:
+   * /dev/null.
+   */
+  'stdin'?: (boolean);
+  /**
+   * A pseudo-terminal of the job's own (in its sandbox) as its stdin,
+   * stdout, stderr and controlling terminal; implies stdin. Output is what
+   * the terminal prints (e.g. CR LF line ends), byte-exact.
+   */
+  'tty'?: (boolean);
+  /**
+   * The terminal's first size (default 24 x 80); only with tty.
+   */
+  'ttySize'?: (_jobworker_v1_TerminalSize | null);
   '_runAs'?: "runAs";
   '_maxOutputBytes'?: "maxOutputBytes";
+  '_timeoutSeconds'?: "timeoutSeconds";
 }
 
 /**
@@ -92,6 +124,37 @@ export interface StartRequest__Output {
    * set). More than the maximum is INVALID_ARGUMENT.
    */
   'maxOutputBytes'?: (number);
+  /**
+   * Seconds after the start at which the job is stopped like Stop does
+   * (SIGTERM, SIGKILL 10 s later); its status then says timed_out. Unset:
+   * the server's default (--default-timeout; none unless set). > 0 and at
+   * most the server's --max-timeout (INVALID_ARGUMENT above it, naming it).
+   */
+  'timeoutSeconds'?: (number);
+  /**
+   * Labels: at most 32, keys like Kubernetes label keys (an optional DNS
+   * subdomain prefix of at most 253 characters and "/", then a name of 1 to
+   * 63 characters: letters, digits, "-", "_", ".", starting and ending
+   * with a letter or digit), values empty or of that name form; at most
+   * 4 KiB together. INVALID_ARGUMENT otherwise, naming the label.
+   */
+  'labels': ({[key: string]: string});
+  /**
+   * Keep the job's standard input open (a pipe) for Attach; unset or false:
+   * /dev/null.
+   */
+  'stdin': (boolean);
+  /**
+   * A pseudo-terminal of the job's own (in its sandbox) as its stdin,
+   * stdout, stderr and controlling terminal; implies stdin. Output is what
+   * the terminal prints (e.g. CR LF line ends), byte-exact.
+   */
+  'tty': (boolean);
+  /**
+   * The terminal's first size (default 24 x 80); only with tty.
+   */
+  'ttySize': (_jobworker_v1_TerminalSize__Output | null);
   '_runAs'?: "runAs";
   '_maxOutputBytes'?: "maxOutputBytes";
+  '_timeoutSeconds'?: "timeoutSeconds";
 }

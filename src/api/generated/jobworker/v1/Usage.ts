@@ -21,10 +21,17 @@ export interface Usage {
    * Processes and threads alive now.
    */
   'tasks'?: (number);
+  /**
+   * Bytes read from and written to block devices (not the page cache).
+   */
+  'ioReadBytes'?: (number | string | Long);
+  'ioWriteBytes'?: (number | string | Long);
   '_cpuNs'?: "cpuNs";
   '_memoryCurrentBytes'?: "memoryCurrentBytes";
   '_memoryPeakBytes'?: "memoryPeakBytes";
   '_tasks'?: "tasks";
+  '_ioReadBytes'?: "ioReadBytes";
+  '_ioWriteBytes'?: "ioWriteBytes";
 }
 
 export interface Usage__Output {
@@ -44,8 +51,15 @@ export interface Usage__Output {
    * Processes and threads alive now.
    */
   'tasks'?: (number);
+  /**
+   * Bytes read from and written to block devices (not the page cache).
+   */
+  'ioReadBytes'?: (number);
+  'ioWriteBytes'?: (number);
   '_cpuNs'?: "cpuNs";
   '_memoryCurrentBytes'?: "memoryCurrentBytes";
   '_memoryPeakBytes'?: "memoryPeakBytes";
   '_tasks'?: "tasks";
+  '_ioReadBytes'?: "ioReadBytes";
+  '_ioWriteBytes'?: "ioWriteBytes";
 }
