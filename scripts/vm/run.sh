@@ -22,7 +22,7 @@ timeout_s="${JOBWORKER_VM_TIMEOUT:-900}"
 # The tests that need no python3/bash/procps (the guest is busybox only) and
 # cover what differs on v2: the driver itself, limits, stop, IO throttling,
 # and the job sandbox (hostile jobs and ordinary work).
-tests="${JOBWORKER_VM_TESTS:-src/cgroup/conformance_test.ts tests/job/limits_test.ts tests/job/stop_test.ts tests/job/io_test.ts tests/sandbox/hostile_test.ts tests/sandbox/workload_test.ts tests/doctor_test.ts tests/server/supervise_test.ts tests/job/control_test.ts}"
+tests="${JOBWORKER_VM_TESTS:-src/cgroup/conformance_test.ts tests/job/limits_test.ts tests/job/stop_test.ts tests/job/io_test.ts tests/sandbox/hostile_test.ts tests/sandbox/workload_test.ts tests/doctor_test.ts tests/server/supervise_test.ts tests/job/control_test.ts tests/job/interactive_test.ts}"
 # virtio_pci finds the disk, virtio_blk drives it; ext4 is built into the cloud kernel.
 modules_wanted=(virtio_pci virtio_blk)
 

@@ -64,6 +64,29 @@ function statusOf(response: { status: JobStatusMessage | null }): JobStatus {
 }
 
 /**
+ * The messages of a server stream, converted; aborting `signal` (or leaving
+ * the loop) cancels the call and ends quietly, a failed call throws its
+ * ApiError.
+ */
+async function* messagesOf<M, T>(
+  stream: grpc.ClientReadableStream<M>,
+  convert: (message: M) => T,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<T> {
+  const onAbort = () => stream.cancel();
+  signal?.addEventListener("abort", onAbort);
+  try {
+    for await (const message of stream as AsyncIterable<M>) yield convert(message);
+  } catch (err) {
+    if (signal?.aborted) return;
+    throw apiError(err);
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    stream.cancel();
+  }
+}
+
+/**
  * A connection to a JobWorker server.
  *
  * @example
@@ -187,19 +210,7 @@ export class JobWorkerClient {
       const value = Number(metadata.get(LAST_SEQ_HEADER)[0]);
       if (Number.isSafeInteger(value)) options.onWatching?.(value);
     });
-    const onAbort = () => stream.cancel();
-    options.signal?.addEventListener("abort", onAbort);
-    try {
-      for await (const message of stream as AsyncIterable<JobEventMessage>) {
-        yield eventFromMessage(message);
-      }
-    } catch (err) {
-      if (options.signal?.aborted) return;
-      throw apiError(err);
-    } finally {
-      options.signal?.removeEventListener("abort", onAbort);
-      stream.cancel();
-    }
+    yield* messagesOf<JobEventMessage, JobEvent>(stream, eventFromMessage, options.signal);
   }
 
   /**
@@ -213,20 +224,12 @@ export class JobWorkerClient {
   ): AsyncGenerator<OutputChunk> {
     const request = { id, offset: options.offset ?? 0, follow: options.follow ?? true };
     const stream = this.#client.StreamOutput(request);
-    const onAbort = () => stream.cancel();
-    options.signal?.addEventListener("abort", onAbort);
-    try {
-      for await (const message of stream as AsyncIterable<OutputChunkMessage>) {
-        // A Buffer is a Uint8Array: no copy.
-        yield { offset: message.offset, data: message.data };
-      }
-    } catch (err) {
-      if (options.signal?.aborted) return;
-      throw apiError(err);
-    } finally {
-      options.signal?.removeEventListener("abort", onAbort);
-      stream.cancel();
-    }
+    // A Buffer is a Uint8Array: no copy.
+    yield* messagesOf<OutputChunkMessage, OutputChunk>(
+      stream,
+      (message) => ({ offset: message.offset, data: message.data }),
+      options.signal,
+    );
   }
 
   /**

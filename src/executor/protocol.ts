@@ -44,8 +44,10 @@
  *    v2 `cgroup.procs`), enters a new cgroup namespace there, and spawns the
  *    job's main process as the job's user (see ./_identity.ts: no
  *    capabilities, no_new_privs, a seccomp filter) with /dev/null as stdin
- *    and a pipe as stdout and stderr, so it is limited from its first
- *    instruction. It then makes the `cgroup.afterSpawn` writes (`{path,
+ *    (an interactive job: a pipe the executor feeds from `input`) and a pipe
+ *    as stdout and stderr, or, for a job with a terminal, a pty of the
+ *    sandbox's devpts as all three and its controlling terminal, so it is
+ *    limited from its first instruction. It then makes the `cgroup.afterSpawn` writes (`{path,
  *    value}`: limits that would otherwise also constrain the executor's
  *    spawn, memory and pids) and writes `0` to each `cgroup.home` file,
  *    back in its own cgroup (its memory is never the job's).

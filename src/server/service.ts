@@ -280,7 +280,8 @@ const MAX_INPUT_MESSAGE_BYTES = 1024 * 1024;
 async function attach(
   context: ServiceContext,
   call: Parameters<JobWorkerHandlers["Attach"]>[0],
-): Promise<{ complete: boolean; jobId: unknown }> {
+  found: { jobId?: string },
+): Promise<boolean> {
   const caller = callerOf(call, context.policy);
   const messages = clientMessages<AttachRequestMessage>(call);
   const first = await messages.next();
@@ -291,6 +292,8 @@ async function attach(
       "bad request: the first Attach message must be start",
     );
   }
+  // As sent, like the other calls' audit lines (also for a refused one).
+  found.jobId = start.id;
   const job = findJob(context, caller, start.id);
   // An interactive job that has ended (a quick one, before its client
   // attached) still gives its output and status; input then goes nowhere.
@@ -360,12 +363,12 @@ async function attach(
       // An input failure (a message too big) ends the call.
       inputFailed,
     ]);
-    if (!complete) return { complete: false, jobId: job.id };
+    if (!complete) return false;
     call.write({ ended: statusToMessage(await job.wait()) } as AttachResponseMessage);
     call.end();
-    return { complete: true, jobId: job.id };
+    return true;
   } catch (err) {
-    if (abort.signal.aborted) return { complete: false, jobId: job.id };
+    if (abort.signal.aborted) return false;
     throw err;
   } finally {
     watch?.ended();
@@ -442,6 +445,38 @@ async function watchEvents(
 }
 
 /**
+ * Runs the body of a streaming call: an error it rejects with becomes the
+ * call's status; the observer hears how the call ended (completed, or
+ * CANCELLED when the body resolved false: the client went away).
+ */
+function runStream(
+  context: ServiceContext,
+  call: Parameters<typeof peerName>[0] & { emit(event: "error", err: unknown): unknown },
+  options: { method: MethodName; jobId?: () => unknown; run: () => Promise<boolean> },
+): void {
+  const startedAt = performance.now();
+  const logOption = context.log ? { log: context.log } : {};
+  const record = (err: unknown) => {
+    context.observer?.callEnded(
+      callRecord({ method: options.method, source: call, startedAt }, {
+        jobId: options.jobId?.() ?? null,
+        err,
+        // Logged by toStatusError already.
+        log: () => {},
+      }),
+    );
+  };
+  options.run().then(
+    (complete) =>
+      record(complete ? null : new RequestError(grpc.status.CANCELLED, "client went away")),
+    (err) => {
+      call.emit("error", toStatusError(err, logOption));
+      record(err);
+    },
+  );
+}
+
+/**
  * The handlers of the JobWorker service, each wrapped with authentication
  * and error mapping.
  *
@@ -508,66 +543,27 @@ export function jobWorkerHandlers(context: ServiceContext): JobWorkerHandlers {
     },
   );
   const StreamOutput: JobWorkerHandlers["StreamOutput"] = (call) => {
-    const startedAt = performance.now();
-    const logOption = context.log ? { log: context.log } : {};
-    const record = (err: unknown) => {
-      const request = isUndecodable(call.request) ? {} : call.request as { id?: unknown };
-      context.observer?.callEnded(
-        callRecord({ method: "StreamOutput", source: call, startedAt }, {
-          jobId: request.id,
-          err,
-          log: () => {},
-        }),
-      );
-    };
-    streamOutput(context, call).then(
-      (complete) =>
-        record(complete ? null : new RequestError(grpc.status.CANCELLED, "client went away")),
-      (err) => {
-        call.emit("error", toStatusError(err, logOption));
-        record(err);
-      },
-    );
+    const request = isUndecodable(call.request) ? {} : call.request as { id?: unknown };
+    runStream(context, call, {
+      method: "StreamOutput",
+      jobId: () => request.id,
+      run: () => streamOutput(context, call),
+    });
   };
   const WatchEvents: JobWorkerHandlers["WatchEvents"] = (call) => {
-    const startedAt = performance.now();
-    const logOption = context.log ? { log: context.log } : {};
-    const record = (err: unknown) => {
-      context.observer?.callEnded(
-        callRecord({ method: "WatchEvents", source: call, startedAt }, {
-          jobId: null,
-          err,
-          log: () => {},
-        }),
-      );
-    };
-    watchEvents(context, call).then(
-      () => record(new RequestError(grpc.status.CANCELLED, "client went away")),
-      (err) => {
-        call.emit("error", toStatusError(err, logOption));
-        record(err);
-      },
-    );
+    // It ends only when the client goes away (or fails).
+    runStream(context, call, {
+      method: "WatchEvents",
+      run: () => watchEvents(context, call).then(() => false),
+    });
   };
   const Attach: JobWorkerHandlers["Attach"] = (call) => {
-    const startedAt = performance.now();
-    const logOption = context.log ? { log: context.log } : {};
-    const record = (jobId: unknown, err: unknown) => {
-      context.observer?.callEnded(
-        callRecord({ method: "Attach", source: call, startedAt }, { jobId, err, log: () => {} }),
-      );
-    };
-    attach(context, call).then(
-      ({ complete, jobId }) =>
-        record(
-          jobId,
-          complete ? null : new RequestError(grpc.status.CANCELLED, "client went away"),
-        ),
-      (err) => {
-        call.emit("error", toStatusError(err, logOption));
-        record(null, err);
-      },
-    );
+    const found: { jobId?: string } = {};
+    runStream(context, call, {
+      method: "Attach",
+      jobId: () => found.jobId,
+      run: () => attach(context, call, found),
+    });
   };
   return { Start, Stop, Status, List, StreamOutput, Signal, WatchEvents, Attach };
 }
