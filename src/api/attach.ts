@@ -101,9 +101,12 @@ export class AttachSession {
     return this.#send({ resize: { rows: size.rows, cols: size.cols } } as AttachRequestMessage);
   }
 
-  /** Closes the input half: the job gets end-of-file; output goes on. */
+  /** End-of-file for the job (then the input half is closed); output goes on. */
   end(): void {
     if (this.#closedInput) return;
+    // Explicit: the server takes a bare half-close as end-of-file only once
+    // it is sure the call was not cancelled.
+    this.#call.write({ eof: true } as AttachRequestMessage);
     this.#closedInput = true;
     this.#call.end();
   }

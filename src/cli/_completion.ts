@@ -51,6 +51,14 @@ const OPTION_INFO: Readonly<Record<string, OptionInfo>> = {
   key: { description: "client private key", value: { kind: "file" } },
   help: { description: "show help" },
   follow: { description: "follow the output until the job ends" },
+  interactive: { description: "send stdin to the job, show its output until it ends" },
+  tty: { description: "give the job a terminal attached to this one, implies -i" },
+  detach: { description: "with -i or -t, print the id and attach later" },
+  "detach-keys": {
+    description: "keys that detach leaving the job running, like ctrl-p,ctrl-q",
+    value: text("KEYS"),
+  },
+  "no-stdin": { description: "send no input, only watch the output" },
   cpu: { description: "CPU cores, fractional", value: text("N") },
   memory: { description: "memory limit, like 512M", value: text("SIZE") },
   "io-read-bps": { description: "disk read bandwidth per second", value: text("SIZE") },
@@ -104,6 +112,7 @@ const COMMAND_INFO: Readonly<Record<CommandName, string>> = {
   status: "show a job's status",
   list: "list jobs",
   logs: "print a job's output",
+  attach: "attach to an interactive job",
   signal: "send a signal to a job",
   events: "print job events as they happen",
   top: "a live table of running jobs",
@@ -112,7 +121,7 @@ const COMMAND_INFO: Readonly<Record<CommandName, string>> = {
 };
 
 /** Commands whose first argument is a job id. */
-const TAKES_ID: readonly CommandName[] = ["stop", "status", "logs", "signal"];
+const TAKES_ID: readonly CommandName[] = ["stop", "status", "logs", "attach", "signal"];
 
 /** The signals `signal` takes (the server decides; this is what it accepts today). */
 const SIGNAL_WORDS = JOB_SIGNALS.join(" ");

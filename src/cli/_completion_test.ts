@@ -187,6 +187,12 @@ shellTest("bash: the new commands, doctor, and signal names after the job id", a
     [["jobworker", "start", "--ti"], ["--timeout"]],
     [["jobworker", "start", "--la"], ["--label"]],
     [["jobworker", "doctor", "--j"], ["--job-uid-range", "--json"]],
+    [["jobworker", "at"], ["attach"]],
+    [["jobworker", "attach", "--n"], ["--no-stdin"]],
+    [["jobworker", "attach", "--detach-keys", ""], []],
+    [["jobworker", "start", "--det"], ["--detach", "--detach-keys"]],
+    // The value of --detach-keys is no command: the job's command comes after it.
+    [["jobworker", "start", "-it", "--detach-keys", "ctrl-a,d", "--fo"], ["--follow"]],
   ];
   const calls = cases.map(([words]) =>
     `COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; ` +
@@ -217,4 +223,6 @@ shellTest("fish: signal names, top --sort, doctor's options", async (fish) => {
   assertEquals(await complete("jobworker top --sort "), ["age", "cpu", "id", "io", "memory"]);
   assertEquals(await complete("jobworker doctor --data"), ["--data-dir"]);
   assertEquals(await complete("jobworker do"), ["doctor"]);
+  assertEquals(await complete("jobworker attach --no"), ["--no-stdin"]);
+  assertEquals(await complete("jobworker start --tt"), ["--tty"]);
 }, { shell: "fish" });

@@ -1,9 +1,10 @@
 /**
  * `events`: job events as lines (or JSON lines) for as long as the user
  * watches, across lost connections: the watch is resumed after the last
- * event seen (WatchEvents' `since`), so nothing is missed or repeated
- * within what the server retains, with a few attempts that back off
- * before it gives up.
+ * event seen (WatchEvents' `since`), or before the first one after the
+ * newest event the server had when the watch began, so nothing is missed
+ * or repeated within what the server retains, with a few attempts that
+ * back off before it gives up.
  *
  * @module
  */
@@ -25,9 +26,18 @@ export const EVENTS_STABLE_MS = 10_000;
 
 /** What `events` needs of the API client. */
 export interface EventsClient {
-  /** Events after `since` (when given) and then live ones; `signal` ends them quietly. */
+  /**
+   * Events after `since` (when given) and then live ones; `signal` ends
+   * them quietly; `onWatching` is called once the server holds the watch,
+   * with the newest event's number then.
+   */
   watchEvents(
-    options: { labels?: Record<string, string>; since?: number; signal?: AbortSignal },
+    options: {
+      labels?: Record<string, string>;
+      since?: number;
+      signal?: AbortSignal;
+      onWatching?: (lastSeq: number) => void;
+    },
   ): AsyncGenerator<JobEvent>;
 }
 
@@ -150,7 +160,8 @@ function messageOf(err: unknown): string {
 /**
  * Writes events until `options.signal` aborts (then resolves). A watch
  * that breaks is resumed after the last event written (or after
- * `options.since` when none was), with a fresh client, after 0.5 s, 1 s,
+ * `options.since` when none was; without either, after the newest event
+ * the server had when the watch began), with a fresh client, after 0.5 s, 1 s,
  * 2 s, ... (`options.firstRetryMs` doubling); an event, or a watch that
  * stayed up {@link EVENTS_STABLE_MS}, starts the count again. The very
  * first connection failing is not retried: the server is not there.
@@ -175,6 +186,10 @@ export async function watchEvents(options: WatchEventsOptions): Promise<void> {
       labels: options.labels,
       ...(last === null ? {} : { since: last }),
       signal,
+      // "From now on" began there: a watch lost before its first event resumes after it.
+      onWatching: (lastSeq) => {
+        if (last === null) last = lastSeq;
+      },
     });
     try {
       for (;;) {

@@ -267,3 +267,29 @@ Deno.test("events: a closed stdout ends quietly with 0", async () => {
   });
   assertEquals([code, stderr.text()], [0, ""]);
 });
+
+Deno.test("events: a watch lost before its first event resumes after the server's newest then", async () => {
+  // The server had event 41 when the watch began; 42 and 43 came while it was lost.
+  const w = watch(
+    [
+      { events: [], end: dropped(), lastSeq: 41 },
+      { events: events(40, 4), end: dropped(), lastSeq: 43 },
+    ],
+    { retries: 1 },
+  );
+  const err = await assertRejects(() => w.result, EventsLostError);
+  assertEquals(w.client.calls, [
+    ["watchEvents", { labels: {} }],
+    ["watchEvents", { labels: {}, since: 41 }],
+    // Events came: the attempts start again, after the last one written.
+    ["watchEvents", { labels: {}, since: 43 }],
+  ]);
+  assertEquals(w.written, [42, 43]);
+  assertStringIncludes(err.message, "--since 43");
+  assertStringIncludes(w.said[0]!, "resuming after event 41");
+
+  // With --since, the server's number changes nothing.
+  const given = watch([{ events: [], end: dropped(), lastSeq: 99 }], { retries: 1, since: 5 });
+  await assertRejects(() => given.result, EventsLostError);
+  assertEquals(given.client.calls.at(-1), ["watchEvents", { labels: {}, since: 5 }]);
+});

@@ -19,6 +19,7 @@ import { CertificateError } from "../certs/errors.ts";
 import { caPaths, certPathsFor, type TlsPaths } from "../certs/paths.ts";
 import { parseDuration, parseSize as parseSizeText } from "../units/mod.ts";
 import { EVENTS_FIRST_RETRY_MS, EVENTS_RETRIES } from "./_events.ts";
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "./_detach_keys.ts";
 
 /** The server address used when neither `--addr` nor `JOBWORKER_ADDR` is given. */
 export const DEFAULT_ADDR = "127.0.0.1:50051";
@@ -49,6 +50,7 @@ export type CommandName =
   | "status"
   | "list"
   | "logs"
+  | "attach"
   | "signal"
   | "events"
   | "top"
@@ -80,6 +82,16 @@ export type Shell = "bash" | "zsh" | "fish";
 /** The shells `completion` takes. */
 export const SHELLS: readonly Shell[] = ["bash", "zsh", "fish"];
 
+/** How `start -i` and `start -t` run the job: attached, with the CLI's stdin as its input. */
+export interface InteractiveOptions {
+  /** The job has a terminal (`-t`): the local one goes raw, and the detach keys work. */
+  tty: boolean;
+  /** The detach sequence (`--detach-keys`; empty: none). */
+  detachKeys: Uint8Array;
+  /** `-d`: only start it (stdin or the terminal kept open for `attach`) and print its id. */
+  detached: boolean;
+}
+
 /** A parsed command line: what to do, with every flag checked and converted. */
 export type Command =
   | { kind: "help"; text: string }
@@ -90,6 +102,8 @@ export type Command =
     spec: JobSpec;
     /** Stream the output to the end and exit with the job's exit code. */
     follow: boolean;
+    /** `-i`/`-t`: attached, stdin to the job, until it ends (implies following). */
+    interactive?: InteractiveOptions;
   }
   | {
     kind: "stop";
@@ -126,6 +140,15 @@ export type Command =
     offset: number;
     /** Only the last this many lines (from `offset` on), or null for all. */
     tail: number | null;
+  }
+  | {
+    kind: "attach";
+    connection: ConnectionSettings;
+    id: string;
+    /** The detach sequence (`--detach-keys`; empty: none); used when the job has a terminal. */
+    detachKeys: Uint8Array;
+    /** Send the CLI's stdin to the job (false: `--no-stdin`, only watch). */
+    stdin: boolean;
   }
   | {
     kind: "signal";
@@ -195,6 +218,20 @@ const WAIT_EXIT_HELP = `Exit status of "start -f" and "status -w" (as of "docker
 A job can exit with 2, 125 or 126 itself: stderr tells them apart, and so does
 "jobworker status ID --output json".`;
 
+const INTERACTIVE_EXIT_HELP =
+  `"start -i", "start -t" and "attach" exit with the job's exit status as
+above when the job ends, and otherwise:
+  0        detached with the detach keys: the job runs on
+  128+S    signal S came to jobworker (130 SIGINT, 143 SIGTERM, 129 SIGHUP):
+           it left the job running ("start -i" without -t: after stopping it)
+  141      stdout was closed ("start -i" without -t stops the job first)
+  2        usage error, or -t (or "attach" to a job with a terminal) without
+           a terminal on stdin
+  125      "start -i"/"start -t": jobworker itself failed, or another client
+           attached to the job (the job runs on)
+  1        "attach": the server refused (not an interactive job, not yours),
+           could not be reached, or another client attached`;
+
 const COLOR_HELP = `Colour: the STATE column (and the State line) is coloured only when stdout is a
 terminal, NO_COLOR is unset or empty, and TERM is not "dumb".`;
 
@@ -208,12 +245,17 @@ Commands:
   start -f [options] -- CMD [ARG...]
                                     start a job, print its output as it runs, and
                                     exit with its exit code
+  start -i [-t] [-d] [options] -- CMD [ARG...]
+                                    start a job with stdin (and -t a terminal):
+                                    type to it, or pipe to it; like "docker run -it";
+                                    -d: print its id, attach later
   stop ID [--grace SECONDS]         stop a job; prints its final status
   status ID [-w]                    a job's status; -w waits until it ends
   list [--state S] [--owner NAME] [--label K=V]
                                     your jobs (every job for an admin)
   logs ID [-f] [--tail N] [--since OFFSET]
                                     a job's output, byte for byte
+  attach ID [--no-stdin]            attach to a job started with -i or -t
   signal ID SIGNAL [--all]          send a signal (HUP, USR1, ...) to a job
   events [--label K=V] [--since SEQ] [--json]
                                     job events (started, exited, ...) as they
@@ -229,8 +271,8 @@ ${CONNECTION_HELP}
 
 Run "jobworker COMMAND --help" for a command's own options.
 Exit status: 0 success; 1 failure (the server refused, or could not be reached);
-2 usage error. "start -f" and "status -w" exit with the job's own exit code
-instead (see their --help).
+2 usage error. "start -f", "start -i", "attach" and "status -w" exit with the
+job's own exit code instead (see their --help).
 `;
 
 const LABEL_HELP = `A label is KEY=VALUE as in Kubernetes: KEY is a name of 1 to 63 letters, digits,
@@ -281,8 +323,36 @@ stdout (as in "| head") stops the job too (exit 141, as for SIGPIPE). To watch a
 job without tying it to the terminal, start it without -f and use "logs -f ID":
 Ctrl-C there only stops watching.
 
+With -i (--interactive) the job's stdin stays open and the CLI's own stdin goes
+to it, as read, until its end-of-file, which the job then reads; the output is
+shown from the first byte until the job ends, and the exit status is the job's,
+as with -f (Ctrl-C stops the job as with -f, too):
+  echo 'print(6*7)' | jobworker start -i -- python3
+With -t (--tty; usually -it) the job gets a terminal of its own, of the local
+terminal's size, and stdin must be a terminal (otherwise exit 2, as "docker run
+-t" says: the input device is not a TTY). The local terminal goes into raw mode:
+every key goes to the job, Ctrl-C and Ctrl-Z too; a resize is passed on; the
+detach keys (default Ctrl-P Ctrl-Q) leave the job running and exit 0 ("jobworker
+attach ID" goes back to it); so do SIGINT, SIGTERM and SIGHUP sent to jobworker
+(exit 128 + the signal). The terminal is given back as it was on every way out.
+A key that begins the detach sequence is held back until the next one, and
+sent to the job with it unless they complete the sequence. A terminal job's
+output is one stream, as its terminal wrote it (stdout and stderr together,
+with CR LF, and the echo of what was typed): "logs" shows it byte for byte.
+
 Options:
   -f, --follow         print the job's output until it ends; exit with its code
+  -i, --interactive    send stdin to the job until its end-of-file; show the
+                       output until the job ends; exit with its code
+  -t, --tty            give the job a terminal, attached to this one (raw mode);
+                       implies -i; stdin must be a terminal
+  -d, --detach         with -i or -t: only start the job, its stdin (or terminal)
+                       kept open, and print its id, for "jobworker attach ID"
+                       later (the terminal is 24x80, or this one's size)
+  --detach-keys KEYS   with -t, the keys that detach, leaving the job running:
+                       comma-separated, each a character or ctrl- and a letter
+                       or one of @ [ \\ ] ^ _ (as docker's); default ${DEFAULT_DETACH_KEYS};
+                       "" turns detaching by keys off
   --cpu N              CPU cores, fractional (0.5 = half a core); default 1
   --memory SIZE        memory limit; default 512M
   --io-read-bps SIZE   disk read bandwidth per second, per disk; default unlimited
@@ -309,6 +379,8 @@ down: 90s, 10m, 2h, 1h30m; a bare number is seconds.
 ${LABEL_HELP}
 
 ${WAIT_EXIT_HELP}
+
+${INTERACTIVE_EXIT_HELP}
 
 ${CONNECTION_HELP}
 `,
@@ -401,6 +473,39 @@ Options:
 
 ${CONNECTION_HELP}
 `,
+  attach: `Usage: jobworker attach ID [--detach-keys KEYS] [--no-stdin]
+
+Attaches to a job started with -i or -t (start --help): from now on its output
+goes to stdout as it comes (earlier output: "jobworker logs ID"), and stdin goes
+to the job, until the job ends; the exit status is then the job's.
+
+A job with a terminal (-t) needs a terminal here too (otherwise exit 2, unless
+--no-stdin): it goes into raw mode, so every key goes to the job, Ctrl-C too; its
+size is sent to the job's terminal at once (a full-screen program redraws when
+that changes its size; Ctrl-L redraws most otherwise) and whenever it changes;
+the detach keys (default Ctrl-P Ctrl-Q) leave the job running (exit 0). The
+terminal is given back as it was on every way out. Without a terminal job, stdin
+is piped: its end-of-file is the job's (--no-stdin to only watch).
+
+One client writes at a time: attaching takes over from the one attached before,
+which is told so and exits (1; "start -i" 125), the job running on. SIGINT,
+SIGTERM and SIGHUP leave the job running (exit 128 + the signal).
+
+Options:
+  --detach-keys KEYS   the keys that detach from a job with a terminal:
+                       comma-separated, each a character or ctrl- and a letter
+                       or one of @ [ \\ ] ^ _ (as docker's); default ${DEFAULT_DETACH_KEYS};
+                       "" turns detaching by keys off
+  --no-stdin           only watch the output (as "logs -f" from now): nothing is
+                       sent, no raw mode, and whoever types to the job goes on;
+                       Ctrl-C leaves
+
+${WAIT_EXIT_HELP}
+
+${INTERACTIVE_EXIT_HELP}
+
+${CONNECTION_HELP}
+`,
   signal: `Usage: jobworker signal ID SIGNAL [--all]
 
 Sends SIGNAL to the job's main process, or with --all to every process of the
@@ -435,7 +540,8 @@ and nothing is missed or repeated. The server keeps the newest 10000 events; an
 older SEQ is refused (exit 1).
 
 A lost connection is resumed the same way, after the last event seen (before
-the first event, from wherever the server is then): up to ${EVENTS_RETRIES} attempts,
+the first event, after the newest one the server had when the watch began, so
+nothing is missed then either): up to ${EVENTS_RETRIES} attempts,
 ${
     EVENTS_FIRST_RETRY_MS / 1000
   } s apart at first, doubling; then it gives up (exit 1) and says which SEQ
@@ -520,9 +626,15 @@ const OUTPUT_OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
+const DETACH_KEYS_OPTION = { "detach-keys": { type: "string" } } as const;
+
 const COMMAND_OPTIONS = {
   start: {
     follow: { type: "boolean", short: "f" },
+    interactive: { type: "boolean", short: "i" },
+    tty: { type: "boolean", short: "t" },
+    detach: { type: "boolean", short: "d" },
+    ...DETACH_KEYS_OPTION,
     cpu: { type: "string" },
     memory: { type: "string" },
     "io-read-bps": { type: "string" },
@@ -549,6 +661,7 @@ const COMMAND_OPTIONS = {
     since: { type: "string" },
     offset: { type: "string" },
   },
+  attach: { ...DETACH_KEYS_OPTION, "no-stdin": { type: "boolean" } },
   signal: { all: { type: "boolean" } },
   events: {
     label: { type: "string", multiple: true },
@@ -814,6 +927,15 @@ export function parseLabels(texts: readonly string[]): Record<string, string> {
   }
 }
 
+/** `--detach-keys` (docker's syntax), or the default Ctrl-P Ctrl-Q. */
+function detachKeys(values: FlagValues): Uint8Array {
+  try {
+    return parseDetachKeys(str(values, "detach-keys") ?? DEFAULT_DETACH_KEYS);
+  } catch (err) {
+    throw new UsageError(`--detach-keys: ${(err as Error).message}`);
+  }
+}
+
 /** `UID[:GID]`, each a whole number. */
 function parseRunAs(text: string): RunAs {
   const m = /^(\d+)(?::(\d+))?$/.exec(text);
@@ -1006,12 +1128,29 @@ export function parseCommandLine(args: string[], env: EnvLookup): Command {
     if (asksForHelp(optionArgs, options)) return { kind: "help", text: helpText(name) };
     const { values } = strictParse(optionArgs, options, { command: name, positionals: false });
     const spec = startSpec(values, jobArgv);
-    return {
+    const tty = values.tty === true;
+    const interactive = tty || values.interactive === true;
+    const detached = values.detach === true;
+    if (str(values, "detach-keys") !== undefined && !tty) {
+      throw new UsageError("--detach-keys needs -t: without a terminal, all input goes to the job");
+    }
+    if (detached && !interactive) {
+      throw new UsageError("-d needs -i or -t: without them, start does not attach anyway");
+    }
+    if (detached && values.follow === true) {
+      throw new UsageError("-d and -f contradict each other: give one");
+    }
+    const command: Command = {
       kind: "start",
       connection: resolveConnection(values, env),
       spec,
       follow: values.follow === true,
     };
+    // -t implies -i, as a terminal implies stdin for the job.
+    if (tty) spec.tty = true;
+    else if (values.interactive === true) spec.stdin = true;
+    if (interactive) command.interactive = { tty, detachKeys: detachKeys(values), detached };
+    return command;
   }
 
   if (asksForHelp(rest, options)) return { kind: "help", text: helpText(name) };
@@ -1115,6 +1254,16 @@ export function parseCommandLine(args: string[], env: EnvLookup): Command {
         command.graceSeconds = parseNumber(grace, "--grace", { integer: false });
       }
       return command;
+    }
+    case "attach": {
+      const id = onlyId(name, positionals);
+      return {
+        kind: "attach",
+        connection: resolveConnection(values, env),
+        id,
+        detachKeys: detachKeys(values),
+        stdin: values["no-stdin"] !== true,
+      };
     }
     case "logs": {
       const id = onlyId(name, positionals);

@@ -366,8 +366,8 @@ Deno.test("stop, status, list, logs: bad input", () => {
   assertEquals(usageError(["frob"]), 'unknown command "frob" (see --help)');
   assertEquals(
     usageError([]),
-    "missing command: start, stop, status, list, logs, signal, events, top, completion or doctor " +
-      "(see --help)",
+    "missing command: start, stop, status, list, logs, attach, signal, events, top, completion " +
+      "or doctor (see --help)",
   );
   assertEquals(usageError(["--user", "alice"]), usageError([]));
 });
@@ -639,4 +639,89 @@ Deno.test("help of the new commands and options; doctor is a command like the ot
   assertStringIncludes(helpText("status"), "timedOut, labels");
   // doctor still takes the connection options and ignores them.
   assertEquals(parse(["doctor", "--addr", "h:1", "--json"]).kind, "doctor");
+});
+
+Deno.test("start -i, -t, -it, --detach-keys; attach", () => {
+  const connection = { addr: "127.0.0.1:50051", tls: aliceTls };
+  const ctrlPQ = Uint8Array.from([0x10, 0x11]);
+  assertEquals(parse(["start", "-i", ...ALICE, "--", "python3"]), {
+    kind: "start",
+    connection,
+    spec: { command: "python3", args: [], limits: {}, stdin: true },
+    follow: false,
+    interactive: { tty: false, detachKeys: ctrlPQ, detached: false },
+  });
+  // -t implies -i: a terminal is the job's stdin too.
+  for (const flags of [["-it"], ["-ti"], ["-t"], ["--interactive", "--tty"], ["-i", "-t"]]) {
+    const command = parse(["start", ...flags, ...ALICE, "sh"]);
+    assertEquals(
+      command.kind === "start" && [command.spec, command.interactive],
+      [{ command: "sh", args: [], limits: {}, tty: true }, {
+        tty: true,
+        detachKeys: ctrlPQ,
+        detached: false,
+      }],
+      flags.join(" "),
+    );
+  }
+  const keys = parse(["start", "-it", "--detach-keys", "ctrl-a,d", ...ALICE, "--", "sh", "-i"]);
+  assertEquals(
+    keys.kind === "start" && [keys.interactive?.detachKeys, keys.spec.args],
+    [Uint8Array.from([1, 0x64]), ["-i"]],
+  );
+  const off = parse(["start", "-it", "--detach-keys=", ...ALICE, "sh"]);
+  assertEquals(off.kind === "start" && off.interactive?.detachKeys, new Uint8Array());
+  // Without -i or -t, nothing changes.
+  assertEquals(parse(["start", ...ALICE, "sh"]), {
+    kind: "start",
+    connection,
+    spec: { command: "sh", args: [], limits: {} },
+    follow: false,
+  });
+  // -d: started with stdin (or a terminal), not attached.
+  const detached = parse(["start", "-dit", ...ALICE, "sh"]);
+  assertEquals(
+    detached.kind === "start" && [detached.spec.tty, detached.interactive?.detached],
+    [true, true],
+  );
+  assertEquals(
+    usageError(["start", "-d", ...ALICE, "sh"]),
+    "-d needs -i or -t: without them, start does not attach anyway",
+  );
+  assertEquals(
+    usageError(["start", "-dif", ...ALICE, "sh"]),
+    "-d and -f contradict each other: give one",
+  );
+  assertEquals(
+    usageError(["start", "-i", "--detach-keys", "ctrl-a", ...ALICE, "sh"]),
+    "--detach-keys needs -t: without a terminal, all input goes to the job",
+  );
+  assertStringIncludes(
+    usageError(["start", "-it", "--detach-keys", "ctrl-1", ...ALICE, "sh"]),
+    '--detach-keys: "ctrl-1" is not a key',
+  );
+
+  assertEquals(parse(["attach", "ID", ...ALICE]), {
+    kind: "attach",
+    connection,
+    id: "ID",
+    detachKeys: ctrlPQ,
+    stdin: true,
+  });
+  assertEquals(parse(["attach", "--no-stdin", "--detach-keys", "ctrl-x", "ID", ...ALICE]), {
+    kind: "attach",
+    connection,
+    id: "ID",
+    detachKeys: Uint8Array.from([0x18]),
+    stdin: false,
+  });
+  assertEquals(usageError(["attach", ...ALICE]), "attach needs a job id: attach ID");
+  assertEquals(
+    usageError(["attach", "-i", "ID", ...ALICE]),
+    'unknown option -i for "attach" (see attach --help)',
+  );
+  assertEquals(parse(["attach", "--help"]), { kind: "help", text: helpText("attach") });
+  assertStringIncludes(helpText("attach"), "Usage: jobworker attach ID");
+  assertStringIncludes(helpText("start"), "-t, --tty");
+  assertStringIncludes(helpText(), "  attach ID");
 });

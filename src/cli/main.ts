@@ -6,7 +6,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ApiError, clientConnection, JobWorkerClient } from "../api/mod.ts";
-import type { JobStatus } from "../job/mod.ts";
+import type { JobSpec, JobStatus } from "../job/mod.ts";
 import {
   type Command,
   type ConnectionSettings,
@@ -30,6 +30,9 @@ import { printLogs } from "./_logs.ts";
 import { followToEnd, PAST_ANY_OUTPUT, pause } from "./_wait.ts";
 import { eventToJson, formatEventLine, watchEvents } from "./_events.ts";
 import { sortTopRows, topRows, topSample, topTable } from "./_top.ts";
+import { type InteractiveSession, runSession, type SessionEnd } from "./_attach.ts";
+import { denoInput, type LocalInput } from "./_local_input.ts";
+import { describeDetachKeys } from "./_detach_keys.ts";
 import { denoTerminal, listJobs, runTopScreen, type TopTerminal } from "./_top_screen.ts";
 import {
   DOCTOR_PROBE_ARG,
@@ -50,10 +53,15 @@ export interface ByteWriter {
 }
 
 /** The client calls the CLI makes; {@link JobWorkerClient} has them all. */
-export type CliClient = Pick<
-  JobWorkerClient,
-  "start" | "stop" | "status" | "list" | "streamOutput" | "signal" | "watchEvents" | "close"
->;
+export type CliClient =
+  & Pick<
+    JobWorkerClient,
+    "start" | "stop" | "status" | "list" | "streamOutput" | "signal" | "watchEvents" | "close"
+  >
+  & {
+    /** An interactive session with the job (`JobWorkerClient.attach`). */
+    attach(id: string, options?: { offset?: number }): InteractiveSession;
+  };
 
 /** Where {@link run} reads and writes; every field defaults to the real thing. */
 export interface CliIo {
@@ -71,11 +79,16 @@ export interface CliIo {
    */
   isTerminal?: () => boolean;
   /**
-   * Calls `handler` on every interrupt until the returned function is
-   * called. `start -f` and `events` listen. Default: SIGINT (Ctrl-C),
-   * SIGTERM and SIGHUP.
+   * Calls `handler` on every interrupt, with the signal, until the returned
+   * function is called. `start -f`, `start -i`, `attach` and `events`
+   * listen. Default: SIGINT (Ctrl-C), SIGTERM and SIGHUP.
    */
-  onInterrupt?: (handler: () => void) => () => void;
+  onInterrupt?: (handler: (signal?: Deno.Signal) => void) => () => void;
+  /**
+   * The CLI's stdin for `start -i`, `start -t` and `attach`: bytes, and
+   * when it is a terminal, raw mode and its size. Default: the real one.
+   */
+  input?: LocalInput;
   /**
    * The terminal `top` takes over, or null when there is none. Default: the
    * real one when stdin and stdout are terminals (and stdout is not
@@ -146,11 +159,12 @@ function errorMessage(err: unknown, command: Command): string {
 }
 
 /** Interrupts as the real process gets them: Ctrl-C, and the signals that ask a program to end. */
-function listenForInterrupts(handler: () => void): () => void {
+function listenForInterrupts(handler: (signal?: Deno.Signal) => void): () => void {
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-  for (const signal of signals) Deno.addSignalListener(signal, handler);
+  const listeners = signals.map((signal) => [signal, () => handler(signal)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   return () => {
-    for (const signal of signals) Deno.removeSignalListener(signal, handler);
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   };
 }
 
@@ -164,7 +178,9 @@ interface Context {
   color: boolean;
   /** stdout is a terminal. */
   isTerminal: boolean;
-  onInterrupt: (handler: () => void) => () => void;
+  onInterrupt: (handler: (signal?: Deno.Signal) => void) => () => void;
+  /** See {@link CliIo.input}. */
+  input: LocalInput;
   /** A client on a new connection; the one it gave before is closed. */
   reconnect: () => Promise<CliClient>;
   /** See {@link CliIo.terminal}. */
@@ -273,6 +289,221 @@ async function atMost(promise: Promise<unknown>, ms: number): Promise<void> {
   }
 }
 
+/** How {@link interact} runs a session. */
+interface InteractOptions {
+  /** From this output byte on; unset: from now on. */
+  offset?: number;
+  /** Where input comes from; null: none (`attach --no-stdin`). */
+  input: LocalInput | null;
+  /** Raw mode, resizes and the detach keys (the job has a terminal, and so has the CLI). */
+  terminal: boolean;
+  detachKeys: Uint8Array;
+  /** The first interrupt stops the job, as with `start -f` (`start -i` without `-t`). */
+  stopOnInterrupt: boolean;
+}
+
+/**
+ * Attaches to job `id` and runs the session (see ./_attach.ts); resolves
+ * with the exit status: the job's when it ended, 0 for the detach keys,
+ * 128 + the signal that left it, 141 for a closed stdout.
+ */
+async function interact(
+  id: string,
+  command: Command,
+  context: Context,
+  options: InteractOptions,
+): Promise<number> {
+  const { client, say } = context;
+  let stopping: Promise<void> | null = null;
+  const stopJob = () => {
+    stopping ??= client.stop(id).then(
+      () => {},
+      (err) => say(`cannot stop job ${id}: ${errorMessage(err, command)}`),
+    );
+  };
+  const session = client.attach(id, options.offset === undefined ? {} : { offset: options.offset });
+  let end: SessionEnd;
+  try {
+    end = await runSession({
+      session,
+      input: options.input,
+      terminal: options.terminal,
+      detachKeys: options.detachKeys,
+      write: (data) => context.out(data),
+      onInterrupt: context.onInterrupt,
+      ...(options.stopOnInterrupt
+        ? {
+          firstInterrupt: () => {
+            void say(`stopping job ${id} (Ctrl-C again to stop waiting for it)`);
+            stopJob();
+          },
+        }
+        : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof StdoutClosed)) throw err;
+    // As SIGPIPE would end a local writer; a job tied to this CLI ends with it.
+    if (options.stopOnInterrupt) {
+      stopJob();
+      await stopping;
+    }
+    return EXIT_SIGNAL_BASE + signalNumber("SIGPIPE")!;
+  }
+  const again = `jobworker attach ${id} to attach again`;
+  switch (end.kind) {
+    case "ended": {
+      // A stop asked for ends when the job does, which has happened.
+      await stopping;
+      const final = end.status ?? await client.status(id);
+      if (final.state === "running") {
+        throw new Error(`the server ended the session while job ${id} runs (${again})`);
+      }
+      const note = endNote(final);
+      if (note !== null) await say(note);
+      return exitCodeOf(final);
+    }
+    case "detached":
+      await say(`detached from job ${id} (${again})`);
+      return EXIT_OK;
+    case "interrupted":
+      if (stopping !== null) {
+        await atMost(stopping, STOP_SEND_MS);
+        await say(`stopped waiting; job ${id} is ending on its own (see: jobworker status ${id})`);
+      } else {
+        await say(`detached from job ${id} on ${end.signal}; it runs on (${again})`);
+      }
+      return EXIT_SIGNAL_BASE + (signalNumber(end.signal) ?? signalNumber("SIGINT")!);
+  }
+}
+
+/** How to detach, after the note that a terminal session begins: ` (Ctrl-P Ctrl-Q detaches)`. */
+function detachHint(keys: Uint8Array): string {
+  return keys.length === 0 ? "" : ` (${describeDetachKeys(keys)} detaches)`;
+}
+
+/**
+ * `start -i` and `start -t`: starts the job with stdin (or a terminal of
+ * the local one's size) and runs a session from its first byte of output.
+ */
+async function startInteractive(
+  command: Extract<Command, { kind: "start" }>,
+  context: Context,
+): Promise<number> {
+  const { client, say } = context;
+  const { tty, detachKeys, detached } = command.interactive!;
+  const spec: JobSpec = { ...command.spec };
+  const size = tty ? context.input.size() : null;
+  if (size !== null) spec.ttySize = size;
+  if (detached) {
+    await context.out(`${(await client.start(spec)).id}\n`);
+    return EXIT_OK;
+  }
+  // A signal during the start is acted on once the job exists.
+  const early: Deno.Signal[] = [];
+  const unlisten = context.onInterrupt((signal = "SIGINT") => void early.push(signal));
+  let id: string;
+  try {
+    id = (await client.start(spec)).id;
+  } finally {
+    unlisten();
+  }
+  await say(`started job ${id}${tty ? detachHint(detachKeys) : ""}`);
+  if (early.length > 0 && tty) {
+    await say(`detached from job ${id} on ${early[0]}; it runs on (jobworker attach ${id})`);
+    return EXIT_SIGNAL_BASE + signalNumber(early[0]!)!;
+  }
+  if (early.length > 0) {
+    await say(`stopping job ${id} (Ctrl-C again to stop waiting for it)`);
+    void client.stop(id).catch((err) =>
+      say(`cannot stop job ${id}: ${errorMessage(err, command)}`)
+    );
+  }
+  return await interact(id, command, context, {
+    offset: 0,
+    input: context.input,
+    terminal: tty,
+    detachKeys,
+    // After a stop during the start, the next signal stops waiting.
+    stopOnInterrupt: !tty && early.length === 0,
+  });
+}
+
+/**
+ * `attach`: from now on, the job's output and the CLI's stdin; with the
+ * terminal in raw mode when the job has one. A job with a terminal needs
+ * one here too, unless only watching (`--no-stdin`).
+ */
+async function attachTo(
+  command: Extract<Command, { kind: "attach" }>,
+  context: Context,
+): Promise<number> {
+  const status = await context.client.status(command.id);
+  if (!command.stdin) return await watchJob(command, status, context);
+  const local = context.input.isTerminal();
+  if (status.tty && status.state === "running" && !local) {
+    throw new UsageError(
+      `the input device is not a TTY: job ${command.id} has a terminal, so attach needs one ` +
+        `on stdin (--no-stdin only watches)`,
+    );
+  }
+  const terminal = status.tty && local && status.state === "running";
+  // Nothing shows until the job writes: say that it is attached, and how to leave.
+  if (terminal) await context.say(`attached to job ${command.id}${detachHint(command.detachKeys)}`);
+  return await interact(command.id, command, context, {
+    input: context.input,
+    terminal,
+    detachKeys: command.detachKeys,
+    stopOnInterrupt: false,
+  });
+}
+
+/**
+ * `attach --no-stdin`: the job's output from now on until it ends, and its
+ * exit status. A watcher does not attach (an Attach call would take input
+ * over from the client typing to the job): it follows the output from the
+ * size the status gave, so nothing written since is missed.
+ */
+async function watchJob(
+  command: Extract<Command, { kind: "attach" }>,
+  status: JobStatus,
+  context: Context,
+): Promise<number> {
+  const { id } = command;
+  if (!status.stdin) {
+    // What the server says to an Attach, so that both ways of attaching read the same.
+    throw new Error(
+      `cannot attach to job ${id}: it was started without stdin or a terminal ` +
+        `(jobworker logs -f ${id} follows its output)`,
+    );
+  }
+  const left = new AbortController();
+  let signal: Deno.Signal = "SIGINT";
+  const unlisten = context.onInterrupt((received = "SIGINT") => {
+    signal = received;
+    left.abort();
+  });
+  let final: JobStatus | null;
+  try {
+    final = await followToEnd(context.client, id, {
+      offset: status.output.bytes ?? 0,
+      write: (data) => context.out(data),
+      signal: left.signal,
+    });
+  } catch (err) {
+    if (err instanceof StdoutClosed) return EXIT_SIGNAL_BASE + signalNumber("SIGPIPE")!;
+    throw err;
+  } finally {
+    unlisten();
+  }
+  if (final === null) {
+    await context.say(`stopped watching job ${id} on ${signal}; it runs on`);
+    return EXIT_SIGNAL_BASE + signalNumber(signal)!;
+  }
+  const note = endNote(final);
+  if (note !== null) await context.say(note);
+  return exitCodeOf(final);
+}
+
 async function execute(
   command: Exclude<Command, { kind: "help" } | { kind: "completion" } | { kind: "doctor" }>,
   context: Context,
@@ -280,6 +511,7 @@ async function execute(
   const { client, out, color } = context;
   switch (command.kind) {
     case "start": {
+      if (command.interactive !== undefined) return await startInteractive(command, context);
       if (command.follow) return await startAndFollow(command, context);
       const { id } = await client.start(command.spec);
       await out(`${id}\n`);
@@ -345,6 +577,8 @@ async function execute(
       });
       return EXIT_OK;
     }
+    case "attach":
+      return await attachTo(command, context);
     case "signal": {
       // Silent on success, as kill(1); the server checks the signal and the job.
       await client.signal(command.id, command.signal, command.all ? { all: true } : {});
@@ -425,19 +659,28 @@ async function top(command: Extract<Command, { kind: "top" }>, context: Context)
   return EXIT_OK;
 }
 
-/** `start -f` and `status -w` exit with the job's status: their own failures must not read as the job's 1. */
+/**
+ * `start -f`, `start -i` and `status -w` exit with the job's status: their
+ * own failures must not read as the job's 1. (`attach` fails with 1, as
+ * `docker attach` does.)
+ */
 function waitsForJob(command: Command): boolean {
-  return (command.kind === "start" && command.follow) ||
+  return (command.kind === "start" &&
+    (command.follow || command.interactive?.detached === false)) ||
     (command.kind === "status" && command.wait);
 }
 
 /**
  * Runs the CLI with `args` (without the program name) and resolves with
  * the exit status: {@link EXIT_OK}, {@link EXIT_FAILURE} or
- * {@link EXIT_USAGE}; for `start -f` and `status -w`, the job's exit
- * status (see {@link exitCodeOf}), or {@link EXIT_WAIT_FAILURE} when the
- * CLI itself failed. Errors are one line on stderr, `jobworker: ...`.
- * Never throws, never exits the process.
+ * {@link EXIT_USAGE}; for `start -f`, `start -i`/`-t` and `status -w`, the
+ * job's exit status (see {@link exitCodeOf}), or {@link EXIT_WAIT_FAILURE}
+ * when the CLI itself failed; for `attach`, the job's exit status, or
+ * {@link EXIT_FAILURE}; after leaving an interactive job running, 0 (the
+ * detach keys) or 128 + the signal. Errors are one line on stderr,
+ * `jobworker: ...`. Never throws, never exits the process (an interactive
+ * session left running keeps its call open until the process exits: see
+ * ./_attach.ts).
  *
  * @example
  * ```ts
@@ -504,6 +747,14 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
         "top needs a terminal (stdin and stdout); for scripts, top --once prints one snapshot",
       );
     }
+    const input = io.input ?? denoInput();
+    const interactive = command.kind === "start" ? command.interactive : undefined;
+    if (interactive?.tty && !interactive.detached && !input.isTerminal()) {
+      // As docker run -t says; -i alone pipes stdin.
+      throw new UsageError(
+        "the input device is not a TTY: -t needs a terminal on stdin (-i without -t pipes stdin)",
+      );
+    }
     const connect = io.connect ?? defaultConnect;
     client = await connect(command.connection);
     const terminal = isTerminal();
@@ -515,6 +766,7 @@ export async function run(args: string[], io: CliIo = {}): Promise<number> {
       color: shouldColor({ isTerminal: terminal, env }),
       isTerminal: terminal,
       onInterrupt: io.onInterrupt ?? listenForInterrupts,
+      input,
       reconnect: async () => {
         spare?.close();
         spare = undefined;

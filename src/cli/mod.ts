@@ -1,8 +1,9 @@
 /**
  * The jobworker command-line client: `deno task cli COMMAND` with the
- * commands start, stop, status, list, logs, signal, events, top and
- * completion (see `deno task cli --help`), and `doctor`, which checks the
- * local host (src/doctor/) instead of asking a server.
+ * commands start (with `-i`/`-t`: interactive), stop, status, list, logs,
+ * attach, signal, events, top and completion (see `deno task cli --help`),
+ * and `doctor`, which checks the local host (src/doctor/) instead of asking
+ * a server.
  *
  * - {@link run} runs a command line in-process with injectable stdout,
  *   stderr, environment and client, and returns the exit status;
@@ -11,7 +12,8 @@
  * - {@link formatStatus}, {@link formatList}, {@link formatWideList} and
  *   {@link statusToJson} are how statuses are shown, {@link formatLabels}
  *   and {@link formatTimeout} how labels and deadlines are;
- * - {@link exitCodeOf} is the exit status of `start -f` and `status -w`.
+ * - {@link exitCodeOf} is the exit status of `start -f`, `start -i`,
+ *   `attach` and `status -w` when the job ends.
  *
  * @example
  * ```ts
@@ -30,6 +32,7 @@ export {
   type EnvLookup,
   type FlagValues,
   helpText,
+  type InteractiveOptions,
   JOB_STATES,
   OUTPUT_KINDS,
   type OutputKind,

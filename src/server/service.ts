@@ -268,6 +268,9 @@ function attachInputOf(job: Job): JobInputWriter | null {
   }
 }
 
+/** How long an Attach waits after the client's end of input for a cancellation to show. */
+const CANCEL_SETTLE_MS = 250;
+
 /** The most input bytes one Attach message may carry. */
 const MAX_INPUT_MESSAGE_BYTES = 1024 * 1024;
 
@@ -318,6 +321,7 @@ async function attach(
   takenOver.promise.catch(() => {});
   writer?.detached.addEventListener("abort", onDetached);
   let accepted = 0;
+  let ended = false;
   const input = (async () => {
     for (let next = await messages.next(); !next.done; next = await messages.next()) {
       const message = decoded(next.value);
@@ -335,13 +339,22 @@ async function attach(
           call.write({ inputAccepted: accepted } as AttachResponseMessage);
         } else if (message.resize) {
           await writer.resize({ rows: message.resize.rows, cols: message.resize.cols });
+        } else if (message.eof) {
+          ended = true;
+          await writer.end();
         }
       } catch (err) {
         // The job ended meanwhile: its output and status still go out.
         if (!(err instanceof JobPreconditionError)) throw err;
       }
     }
-    // The client closed its half: end-of-file for the job.
+    // The client closed its half: end-of-file for the job, as it had sent
+    // `eof`. A cancelled call (a detach) may end the messages too, with
+    // "cancelled" only a moment later (65 ms seen): wait for it, so that a
+    // detach never ends the job's input.
+    if (ended) return;
+    await new Promise((resolve) => setTimeout(resolve, CANCEL_SETTLE_MS));
+    if (call.cancelled) return;
     if (writer !== null && !writer.detached.aborted && !abort.signal.aborted) {
       await writer.end().catch(() => {});
     }

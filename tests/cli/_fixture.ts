@@ -7,9 +7,11 @@
  *
  * @module
  */
-import type { JobEvent, JobSpec, JobStatus } from "../../src/job/mod.ts";
+import type { JobEvent, JobSpec, JobStatus, OutputChunk, TerminalSize } from "../../src/job/mod.ts";
 import type { ByteWriter, CliClient } from "../../src/cli/main.ts";
 import type { TopTerminal } from "../../src/cli/_top_screen.ts";
+import type { InteractiveSession } from "../../src/cli/_attach.ts";
+import type { LocalInput } from "../../src/cli/_local_input.ts";
 import { Screen } from "../_support/screen.ts";
 import { pause } from "../../src/cli/_wait.ts";
 import { concat, text } from "../_support/bytes.ts";
@@ -108,6 +110,8 @@ export function jobEvent(overrides: Partial<JobEvent> = {}): JobEvent {
 export interface EventScript {
   events: (JobEvent | number)[];
   end: "open" | "end" | Error;
+  /** The newest event's number when the watch began (given to `onWatching` first); default none. */
+  lastSeq?: number;
 }
 
 /** A step of a fake output stream: bytes the job writes, or a pause in milliseconds. */
@@ -141,6 +145,141 @@ export interface FakeOptions {
   eventStreams?: EventScript[];
   /** What `signal` answers with: this error (default: the running job's status). */
   signalError?: Error;
+  /** How the sessions `attach` makes behave; default {@link AttachScript}'s defaults. */
+  attach?: AttachScript;
+}
+
+/** How a {@link FakeSession} behaves. */
+export interface AttachScript {
+  /** Output sent as soon as the session is read. */
+  output?: string[];
+  /** Input comes back as output (a job running `cat`); default true. */
+  echo?: boolean;
+  /**
+   * When the job ends (and the output ends with `final`): at its input's
+   * end-of-file (the default), at once after `output`, or never.
+   */
+  endsOn?: "eof" | "now" | "never";
+  /** The final status; default an exit with 0. */
+  final?: JobStatus;
+  /** The call fails with this after `output` (before the job ends). */
+  error?: Error;
+}
+
+/** An Attach call of a {@link FakeClient}: records input, resizes and the end of input. */
+export class FakeSession implements InteractiveSession {
+  /** Every input write, in order. */
+  readonly written: Uint8Array[] = [];
+  readonly resizes: TerminalSize[] = [];
+  /** Order of what the CLI did: "write", "resize", "end". */
+  readonly actions: string[] = [];
+  ended = false;
+  status: JobStatus | null = null;
+  #pending: Uint8Array[] = [];
+  #wake = Promise.withResolvers<void>();
+  constructor(readonly script: AttachScript = {}) {}
+  #poke() {
+    this.#wake.resolve();
+    this.#wake = Promise.withResolvers<void>();
+  }
+  /** Everything written, decoded. */
+  input(): string {
+    return text(concat(this.written));
+  }
+  async *output(): AsyncGenerator<OutputChunk> {
+    let offset = 0;
+    const chunk = (data: Uint8Array) => {
+      const out = { offset, data };
+      offset += data.length;
+      return out;
+    };
+    for (const piece of this.script.output ?? []) yield chunk(new TextEncoder().encode(piece));
+    if (this.script.error) throw this.script.error;
+    const endsOn = this.script.endsOn ?? "eof";
+    for (;;) {
+      if (this.#pending.length > 0) {
+        yield chunk(this.#pending.shift()!);
+        continue;
+      }
+      if (endsOn === "now" || (endsOn === "eof" && this.ended)) {
+        this.status = this.script.final ?? jobStatus({ stdin: true });
+        return;
+      }
+      await this.#wake.promise;
+    }
+  }
+  write(data: Uint8Array): Promise<void> {
+    this.actions.push("write");
+    this.written.push(data.slice());
+    if (this.script.echo ?? true) this.#pending.push(data.slice());
+    this.#poke();
+    return Promise.resolve();
+  }
+  resize(size: TerminalSize): Promise<void> {
+    this.actions.push("resize");
+    this.resizes.push(size);
+    return Promise.resolve();
+  }
+  end(): void {
+    this.actions.push("end");
+    this.ended = true;
+    this.#poke();
+  }
+}
+
+/**
+ * The CLI's stdin for the interactive commands' tests: text typed (or
+ * piped) by the test, end-of-file, a terminal or not, its size and
+ * resizes, and the raw mode asked for.
+ */
+export class FakeInput implements LocalInput {
+  /** Every setRaw call, in order. */
+  readonly rawCalls: boolean[] = [];
+  #queue: (Uint8Array | null)[] = [];
+  #reader: ((data: Uint8Array | null) => void) | null = null;
+  #resize: (() => void) | null = null;
+  constructor(
+    readonly terminal: boolean,
+    public terminalSize: TerminalSize | null = terminal ? { rows: 24, cols: 80 } : null,
+  ) {}
+  isTerminal(): boolean {
+    return this.terminal;
+  }
+  read(): Promise<Uint8Array | null> {
+    if (this.#queue.length > 0) return Promise.resolve(this.#queue.shift()!);
+    return new Promise((resolve) => (this.#reader = resolve));
+  }
+  /** Types (or pipes) `keys`; null: end-of-file. */
+  type(keys: string | null): void {
+    const data = keys === null ? null : new TextEncoder().encode(keys);
+    if (this.#reader !== null) {
+      const reader = this.#reader;
+      this.#reader = null;
+      reader(data);
+    } else {
+      this.#queue.push(data);
+    }
+  }
+  setRaw(raw: boolean): Promise<void> {
+    this.rawCalls.push(raw);
+    return Promise.resolve();
+  }
+  size(): TerminalSize | null {
+    return this.terminalSize;
+  }
+  onResize(handler: () => void): () => void {
+    this.#resize = handler;
+    return () => (this.#resize = null);
+  }
+  /** Changes the size, as resizing the window would (SIGWINCH). */
+  resize(rows: number, cols: number): void {
+    this.terminalSize = { rows, cols };
+    this.#resize?.();
+  }
+  /** Whether a resize handler is installed. */
+  get listening(): boolean {
+    return this.#resize !== null;
+  }
 }
 
 /** A {@link CliClient} with canned answers, recording its calls. */
@@ -185,13 +324,19 @@ export class FakeClient implements CliClient {
   }
   #eventCalls = 0;
   async *watchEvents(
-    options: { labels?: Record<string, string>; since?: number; signal?: AbortSignal } = {},
+    options: {
+      labels?: Record<string, string>;
+      since?: number;
+      signal?: AbortSignal;
+      onWatching?: (lastSeq: number) => void;
+    } = {},
   ): AsyncGenerator<JobEvent> {
-    const { signal, ...request } = options;
+    const { signal, onWatching, ...request } = options;
     this.calls.push(["watchEvents", request]);
     if (this.options.error) throw this.options.error;
     const scripts = this.options.eventStreams ?? [{ events: [], end: "open" }];
     const script = scripts[Math.min(this.#eventCalls++, scripts.length - 1)]!;
+    if (script.lastSeq !== undefined) onWatching?.(script.lastSeq);
     for (const step of script.events) {
       if (signal?.aborted) return;
       if (typeof step === "number") {
@@ -262,6 +407,14 @@ export class FakeClient implements CliClient {
     } finally {
       this.cancelled = (signal?.aborted ?? false) || !finished;
     }
+  }
+  /** The sessions `attach` made, in order. */
+  readonly sessions: FakeSession[] = [];
+  attach(id: string, options: { offset?: number } = {}): FakeSession {
+    this.calls.push(["attach", id, options]);
+    const session = new FakeSession(this.options.attach);
+    this.sessions.push(session);
+    return session;
   }
   close() {
     this.closed = true;

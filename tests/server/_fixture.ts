@@ -106,6 +106,8 @@ export interface CliOptions {
   byUser?: boolean;
   /** Killed (and the run fails) after this long; default 30 s. */
   timeoutMs?: number;
+  /** Piped to the CLI's stdin, which then ends; default: no stdin (/dev/null). */
+  stdin?: string | Uint8Array;
 }
 
 /** Options of {@linkcode withServer}. */
@@ -182,6 +184,7 @@ export async function withServer(
       const proc = spawnDeno([CLI_MAIN, "--addr", addr, ...connection, ...args], {
         timeoutMs: cliOptions.timeoutMs ?? 30_000,
         cwd: root,
+        ...(cliOptions.stdin === undefined ? {} : { stdin: cliOptions.stdin }),
       });
       processes.add(proc);
       proc.result.finally(() => processes.delete(proc)).catch(() => {});
@@ -240,18 +243,35 @@ export interface DenoRunOptions {
   cwd?: string;
   /** More environment variables (NO_COLOR=1 is always set). */
   env?: Record<string, string>;
+  /** Written to its stdin, which then ends; default: no stdin (/dev/null). */
+  stdin?: string | Uint8Array;
 }
 
-/** Starts `deno run --allow-all --quiet <args>` with no stdin and piped stdout and stderr. */
+/** Starts `deno run --allow-all --quiet <args>` with piped stdout and stderr, and no stdin unless given. */
 function denoRun(args: readonly string[], options: DenoRunOptions = {}): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", ...args],
-    stdin: "null",
+    stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
     ...(options.cwd ? { cwd: options.cwd } : {}),
     env: { NO_COLOR: "1", ...(options.env ?? {}) },
   }).spawn();
+  if (options.stdin !== undefined) {
+    const input = options.stdin;
+    const data = typeof input === "string" ? new TextEncoder().encode(input) : input;
+    // The process may exit before reading it all (it is killed, or refuses): not this one's error.
+    (async () => {
+      const writer = child.stdin.getWriter();
+      try {
+        await writer.write(data);
+        await writer.close();
+      } catch {
+        // Closed by the other end.
+      }
+    })();
+  }
+  return child;
 }
 
 /**

@@ -9,8 +9,10 @@ Reads commands from stdin, one JSON object a line:
   {"keys": "m"}            types the text on the terminal
   {"resize": [ROWS, COLS]} changes the terminal's size (the command gets SIGWINCH)
   {"signal": "TERM"}       sends the signal to the command's process group
+  {"modes": true}          asks for the terminal's modes now (the answer below)
 Writes to stdout, one JSON object a line:
   {"out": BASE64}          what the command wrote to the terminal
+  {"modes": STTY_A}        the terminal's modes as `stty -a` prints them
   {"exit": CODE, "before": STTY, "after": STTY}
                            once the command has exited and its output is read;
                            STTY is `stty -g` of the terminal before the command
@@ -39,9 +41,9 @@ def main():
     def set_size(r, c):
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", r, c, 0, 0))
 
-    def stty():
+    def stty(*flags):
         return subprocess.run(
-            ["stty", "-g"], stdin=slave, capture_output=True, text=True, check=True
+            ["stty", *(flags or ["-g"])], stdin=slave, capture_output=True, text=True, check=True
         ).stdout.strip()
 
     set_size(rows, columns)
@@ -118,6 +120,8 @@ def main():
                     # The kernel signals the foreground process group when the size changes.
                 elif "signal" in request:
                     os.killpg(proc.pid, getattr(signal, "SIG" + request["signal"]))
+                elif "modes" in request:
+                    emit({"modes": stty("-a")})
     drain(0.2)
     emit({"exit": proc.returncode, "before": before, "after": stty()})
 

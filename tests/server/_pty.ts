@@ -2,8 +2,9 @@
  * A program on a pseudo-terminal (made by ./_pty.py, with python3's `pty`
  * module), for tests of full-screen programs: what it draws goes to a
  * {@link Screen} the test can read, keys are typed, the window resized,
- * signals sent; at the end, its exit status and the terminal's modes
- * (`stty -g`) from before it started and after it ended.
+ * signals sent, the terminal's modes asked for while it runs; at the end,
+ * its exit status and the terminal's modes (`stty -g`) from before it
+ * started and after it ended.
  *
  * @module
  */
@@ -36,6 +37,8 @@ export class PtyProcess {
   screen: Screen;
   /** Resolves with how it ended (rejects if the driver failed). */
   readonly exited: Promise<PtyExit>;
+  /** Answers to {@link modes}, in order. */
+  #modes: Array<(stty: string) => void> = [];
 
   /** Starts `command` on a `rows` × `columns` terminal with `env` (added to this process's). */
   constructor(
@@ -70,6 +73,8 @@ export class PtyProcess {
           const text = this.#decoder.decode(bytes, { stream: true });
           this.transcript += text;
           this.screen.write(text);
+        } else if (typeof message.modes === "string") {
+          this.#modes.shift()?.(message.modes);
         } else if (typeof message.exit === "number") {
           exit = { code: message.exit, before: message.before, after: message.after };
         }
@@ -95,6 +100,26 @@ export class PtyProcess {
     // Still the alternate screen the program had switched to: its next frame fills it.
     this.screen.write("\x1b[?1049h");
     await this.#send({ resize: [rows, columns] });
+  }
+
+  /** The terminal's modes now, as `stty -a` prints them (e.g. `-icanon` in raw mode). */
+  modes(): Promise<string> {
+    const answer = new Promise<string>((resolve) => this.#modes.push(resolve));
+    return this.#send({ modes: true }).then(() => answer);
+  }
+
+  /** Waits until the program has put the terminal in raw mode (no canonical input, no echo). */
+  async waitForRaw(timeoutMs = 20_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const modes = await Promise.race([this.modes(), this.exited.then(() => null)]);
+      if (modes === null) throw new Error(`exited before raw mode: ${this.transcript}`);
+      if (/(^|\s)-icanon(\s|$)/.test(modes) && /(^|\s)-echo(\s|$)/.test(modes)) return;
+      if (performance.now() > deadline) {
+        throw new Error(`no raw mode after ${timeoutMs} ms: ${modes}`);
+      }
+      await sleep(50);
+    }
   }
 
   /** Sends `signal` (like "TERM") to the program's process group. */

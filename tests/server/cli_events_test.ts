@@ -3,8 +3,9 @@
  * and end with its exit code, JSON lines, label filters and owners, a
  * second watcher resuming with `--since` that gets exactly the later
  * events, and a watcher whose connection is cut (by a TCP relay between
- * it and the server) that resumes by itself after the last event it saw,
- * then gives up when the server stays away.
+ * it and the server) that resumes by itself after the last event it saw
+ * (or, cut before its first, after the newest event when it began), then
+ * gives up when the server stays away.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import {
@@ -280,5 +281,43 @@ rootTest(
       );
       assertStringIncludes(watcher.stderr, "(attempt 5 of 5)");
     }, { timeoutMs: 90_000 });
+  },
+);
+
+rootTest(
+  "CLI events: a watch cut before its first event resumes where it began: nothing missed",
+  async () => {
+    await withServer(async (ctx) => {
+      // Counts the watches the server holds (it calls the manager's watchEvents for each).
+      let watches = 0;
+      const watchEvents = ctx.manager.watchEvents.bind(ctx.manager);
+      ctx.manager.watchEvents = (listener, options) => (watches++, watchEvents(listener, options));
+      const earlier = startedId(await ctx.cli("alice", ["start", "--", "true"]));
+      await waitEnded(await ctx.client("alice"), earlier);
+
+      const relay = new Relay(ctx.port);
+      ctx.defer(() => relay.cut());
+      const watcher = eventsThrough(ctx, relay, []);
+      await waitUntil(() => watches === 1, "the server holds the watch", 20_000);
+      // The server's answer (the newest event then) is on its way with the watch's headers.
+      await new Promise((r) => setTimeout(r, 500));
+      await relay.cut();
+      await waitUntil(
+        () => watcher.stderr.includes("lost the event stream"),
+        `the watcher notices: ${watcher.stderr}`,
+        10_000,
+      );
+      // Started and ended while the watcher is away, before it saw any event.
+      const b = startedId(await ctx.cli("alice", ["start", "--", "sh", "-c", "exit 2"]));
+      await waitEnded(await ctx.client("alice"), b);
+      relay.restore();
+      await waitForEvent(watcher, "exited", b);
+      assertEquals(parsed(watcher.stdout).map((e) => [e.type, e.id, e.rest]), [
+        ["started", b, ""],
+        ["exited", b, "exit 2"],
+      ], "the earlier job's events are not replayed; the later ones are not missed");
+      assertMatch(watcher.stderr, /resuming after event \d+ in 0\.5 s/);
+      await interrupt(watcher);
+    });
   },
 );

@@ -195,6 +195,38 @@ rootTest("attach: a job that does not read cannot make the server buffer its inp
   });
 });
 
+rootTest("attach: a cancelled call (a detach) is no end-of-file; a server process", async () => {
+  await withProcesses(async (ctx) => {
+    const certsDir = join(ctx.root, "certs");
+    await testCertificates(certsDir, ["alice"]);
+    const { server, addr } = await startServerProcess(ctx, [
+      "--data-dir",
+      join(ctx.root, "data"),
+      ...tlsFlags(serverCertPaths(certsDir)),
+    ]);
+    const alice = await client(ctx, certPathsFor(certsDir, "alice"), addr);
+    const { id } = await alice.start({ command: "sh", args: ["-c", "cat; echo eof"], stdin: true });
+    for (let round = 0; round < 3; round++) {
+      const session = alice.attach(id, { offset: 0 });
+      const out = collect(session);
+      await session.write(encode(`line ${round}\n`));
+      await waitUntil(() => out.text().includes(`line ${round}\n`), `line ${round}`);
+      session.detach();
+      await out.done.catch(() => {});
+      await new Promise((r) => setTimeout(r, 300));
+      assertEquals((await alice.status(id)).state, "running", `after detach ${round}`);
+    }
+    const last = alice.attach(id, { offset: 0 });
+    const out = collect(last);
+    last.end();
+    await out.done;
+    assertEquals(out.text(), "line 0\nline 1\nline 2\neof\n");
+    alice.close();
+    server.kill("SIGTERM");
+    await exitOf(server, 15_000);
+  });
+});
+
 /** Resident memory of process `pid`, bytes. */
 function rssOf(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);

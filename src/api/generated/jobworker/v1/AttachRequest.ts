@@ -19,7 +19,13 @@ export interface AttachRequest {
    * The terminal's new size (the job gets SIGWINCH); ignored without tty.
    */
   'resize'?: (_jobworker_v1_TerminalSize | null);
-  'kind'?: "start"|"input"|"resize";
+  /**
+   * End-of-file for the job's input, at once. Closing the client's half
+   * of the stream does the same unless the call is cancelled within
+   * 250 ms (some clients half-close as they cancel).
+   */
+  'eof'?: (boolean);
+  'kind'?: "start"|"input"|"resize"|"eof";
 }
 
 export interface AttachRequest__Output {
@@ -35,5 +41,11 @@ export interface AttachRequest__Output {
    * The terminal's new size (the job gets SIGWINCH); ignored without tty.
    */
   'resize'?: (_jobworker_v1_TerminalSize__Output | null);
-  'kind'?: "start"|"input"|"resize";
+  /**
+   * End-of-file for the job's input, at once. Closing the client's half
+   * of the stream does the same unless the call is cancelled within
+   * 250 ms (some clients half-close as they cancel).
+   */
+  'eof'?: (boolean);
+  'kind'?: "start"|"input"|"resize"|"eof";
 }

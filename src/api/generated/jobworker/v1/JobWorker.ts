@@ -27,9 +27,9 @@ export interface JobWorkerClient extends grpc.Client {
    * message names the job (AttachStart), later ones carry input and
    * terminal sizes; the server sends the output from the requested offset
    * (unset: from now on) and, once the job has ended and every byte was
-   * sent, its final status. Closing the client's half of the stream sends
-   * end-of-file to the job; cancelling the call detaches without it (the
-   * job runs on). One writer at a time: a new Attach detaches the previous
+   * sent, its final status. An `eof` message (or closing the client's half
+   * of the stream) sends end-of-file to the job; cancelling the call
+   * detaches without it (the job runs on). One writer at a time: a new Attach detaches the previous
    * one, whose stream ends with ABORTED. Who may is as for Stop.
    * FAILED_PRECONDITION: the job was started without stdin. A job that has
    * ended (a quick one, before its client attached) gives its output and
@@ -45,9 +45,9 @@ export interface JobWorkerClient extends grpc.Client {
    * message names the job (AttachStart), later ones carry input and
    * terminal sizes; the server sends the output from the requested offset
    * (unset: from now on) and, once the job has ended and every byte was
-   * sent, its final status. Closing the client's half of the stream sends
-   * end-of-file to the job; cancelling the call detaches without it (the
-   * job runs on). One writer at a time: a new Attach detaches the previous
+   * sent, its final status. An `eof` message (or closing the client's half
+   * of the stream) sends end-of-file to the job; cancelling the call
+   * detaches without it (the job runs on). One writer at a time: a new Attach detaches the previous
    * one, whose stream ends with ABORTED. Who may is as for Stop.
    * FAILED_PRECONDITION: the job was started without stdin. A job that has
    * ended (a quick one, before its client attached) gives its output and
@@ -202,9 +202,9 @@ export interface JobWorkerHandlers extends grpc.UntypedServiceImplementation {
    * message names the job (AttachStart), later ones carry input and
    * terminal sizes; the server sends the output from the requested offset
    * (unset: from now on) and, once the job has ended and every byte was
-   * sent, its final status. Closing the client's half of the stream sends
-   * end-of-file to the job; cancelling the call detaches without it (the
-   * job runs on). One writer at a time: a new Attach detaches the previous
+   * sent, its final status. An `eof` message (or closing the client's half
+   * of the stream) sends end-of-file to the job; cancelling the call
+   * detaches without it (the job runs on). One writer at a time: a new Attach detaches the previous
    * one, whose stream ends with ABORTED. Who may is as for Stop.
    * FAILED_PRECONDITION: the job was started without stdin. A job that has
    * ended (a quick one, before its client attached) gives its output and
