@@ -11,10 +11,10 @@
  * are given back as they were before it returns or throws.
  *
  * Leaving a job running, the session does not cancel its Attach call: the
- * server takes a cancelled call for the client's end-of-file (the job then
- * reads end-of-file, and a shell exits), while a connection that goes away
- * leaves the job's input open, as it must for a client that is killed. The
- * CLI exits right after a session, and its connection ends the call.
+ * CLI exits right after a session, and its connection going away ends the
+ * call, which leaves the job's input open (as it must for a client that is
+ * killed; the server also takes a cancellation as a detach, never as
+ * end-of-file).
  *
  * @module
  */
