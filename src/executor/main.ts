@@ -39,7 +39,6 @@ import { directoryProblem, resolveCommand } from "./_resolve.ts";
 // too, which measured about 0.5 MiB more PSS in every executor (one per job).
 import { type OpenSpawnPlan, openSpawnPlan, spawnInCgroup } from "../cgroup/hop.ts";
 import { PUMP_CHUNK_BYTES, pumpOutput, type PumpState, pumpTerminal } from "./_pump.ts";
-import { pumpInput } from "./_input.ts";
 import { Deadline } from "./deadline.ts";
 import { concat } from "../bytes/mod.ts";
 import {
@@ -274,6 +273,8 @@ export async function main(): Promise<never> {
     const target = terminal !== null
       ? { fd: terminal.master, tty: true }
       : { fd: stdin![1], tty: false };
+    // Loaded only for interactive jobs: every module costs every executor memory.
+    const { pumpInput } = await import("./_input.ts");
     pumpInput(input, target).catch((err) => {
       console.error(`executor: the job's input failed: ${(err as Error).message}`);
     });
