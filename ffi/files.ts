@@ -13,6 +13,12 @@ import { check, SyscallError } from "./errors.ts";
 export const O_RDONLY = 0;
 /** Open for writing only. */
 export const O_WRONLY = 1;
+/** Open for reading and writing. */
+export const O_RDWR = 2;
+/** Never the caller's controlling terminal. */
+export const O_NOCTTY = 0o400;
+/** Reads and writes return EAGAIN instead of waiting. */
+export const O_NONBLOCK = 0o4000;
 /** Writes always go to the end of the file. */
 export const O_APPEND = 0o2000;
 /** Closed on execve. */
@@ -115,8 +121,6 @@ export function spliceOnce(fromFd: number, toFd: number, length: number): number
 
 const F_GETFL = 3;
 const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
-
 /** Makes reads and writes of `fd` return EAGAIN instead of waiting (O_NONBLOCK). */
 export function setNonBlocking(fd: number): void {
   const flags = check(libc().fcntl(fd, F_GETFL, 0), `fcntl(${fd}, F_GETFL)`);
@@ -159,15 +163,22 @@ export function writeSome(fd: number, data: Uint8Array): number | null {
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
 
-/** Resolves once `fd` has room to write (or has failed), waiting on a worker thread. */
-export async function waitWritable(fd: number): Promise<void> {
+/** poll(2) on a worker thread until `fd` has one of `events` (or has hung up or failed). */
+async function pollFor(fd: number, events: number): Promise<void> {
+  // struct pollfd { int fd; short events; short revents; }
   const pollfd = new Int32Array(2);
   pollfd[0] = fd;
-  pollfd[1] = POLLOUT;
+  pollfd[1] = events; // events in the low half, revents (0) in the high half
   for (;;) {
     const ready = await libc().poll_blocking(new Uint8Array(pollfd.buffer), 1n, -1);
     if (ready > 0) return;
+    // -1 is EINTR here in practice (errno is another thread's to read); wait again.
   }
+}
+
+/** Resolves once `fd` has room to write (or has failed), waiting on a worker thread. */
+export function waitWritable(fd: number): Promise<void> {
+  return pollFor(fd, POLLOUT);
 }
 
 /**
@@ -175,16 +186,8 @@ export async function waitWritable(fd: number): Promise<void> {
  * worker thread so the event loop stays free. A pidfd becomes readable when
  * its process has exited; a pipe when data or end-of-file arrives.
  */
-export async function waitReadable(fd: number): Promise<void> {
-  // struct pollfd { int fd; short events; short revents; }
-  const pollfd = new Int32Array(2);
-  pollfd[0] = fd;
-  pollfd[1] = POLLIN; // events in the low half, revents (0) in the high half
-  for (;;) {
-    const ready = await libc().poll_blocking(new Uint8Array(pollfd.buffer), 1n, -1);
-    if (ready > 0) return;
-    // -1 is EINTR here in practice (errno is another thread's to read); wait again.
-  }
+export function waitReadable(fd: number): Promise<void> {
+  return pollFor(fd, POLLIN);
 }
 
 /** Bytes available to an unprivileged user on the file system holding `path` (statvfs f_bavail). */

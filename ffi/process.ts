@@ -6,6 +6,7 @@
  */
 import { cstr, cstrArray, libc, syscallNumber } from "./_libc.ts";
 import { check, checkReturned, SyscallError } from "./errors.ts";
+import { O_APPEND, O_RDONLY, O_RDWR, O_WRONLY } from "./files.ts";
 import { SIGNALS } from "../src/signals/mod.ts";
 
 /** Linux signal numbers by name: kept in src/signals/, which has no FFI, so the CLI shares it. */
@@ -127,10 +128,6 @@ export interface SpawnOptions {
   newSession?: boolean;
 }
 
-const O_RDONLY = 0;
-const O_WRONLY = 1;
-const O_RDWR = 2;
-const O_APPEND = 0o2000;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 const POSIX_SPAWN_SETSID = 0x80;

@@ -7,11 +7,8 @@
  */
 import { libc } from "./_libc.ts";
 import { check } from "./errors.ts";
-import { O_CLOEXEC, openFd } from "./files.ts";
+import { O_CLOEXEC, O_NOCTTY, O_NONBLOCK, O_RDWR, openFd } from "./files.ts";
 
-const O_RDWR = 2;
-const O_NOCTTY = 0o400;
-const O_NONBLOCK = 0o4000;
 // <asm-generic/ioctls.h>
 const TIOCSPTLCK = 0x40045431n;
 const TIOCGPTN = 0x80045430n;

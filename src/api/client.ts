@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { JobEvent, JobSpec, JobStatus, OutputChunk } from "../job/mod.ts";
 import { eventFromMessage, startRequestFromSpec, statusFromMessage } from "./convert.ts";
 import { AttachSession } from "./attach.ts";
+import { LAST_SEQ_HEADER } from "./proto.ts";
 import {
   type JobEventMessage,
   type JobStatusMessage,
@@ -24,9 +25,6 @@ import {
   type StopRequestMessage,
   type StopResponseMessage,
 } from "./proto.ts";
-
-/** The WatchEvents response header with the newest event's number when the watch began. */
-const LAST_SEQ_HEADER = "jobworker-last-seq";
 
 /** A call that failed with a gRPC status. */
 export class ApiError extends Error {

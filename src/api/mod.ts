@@ -44,6 +44,7 @@ export {
   jobWorkerPackage,
   jobWorkerService,
   type JobWorkerStub,
+  LAST_SEQ_HEADER,
   type LimitsMessage,
   type ListRequestMessage,
   type ListResponseMessage,

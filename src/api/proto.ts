@@ -14,6 +14,12 @@ import { fileURLToPath } from "node:url";
 import { Buffer } from "node:buffer";
 import type { ProtoGrpcType } from "./generated/jobworker.ts";
 
+/**
+ * The WatchEvents response header holding the newest event's number when
+ * the watch began (see the proto).
+ */
+export const LAST_SEQ_HEADER = "jobworker-last-seq";
+
 /** Path of the API's .proto file. */
 export const PROTO_PATH: string = fileURLToPath(
   new URL("../../proto/jobworker/v1/jobworker.proto", import.meta.url),

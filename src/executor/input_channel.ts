@@ -5,11 +5,16 @@
  *
  * @module
  */
-import { closeFd, openFd, SyscallError, waitWritable, writeSome } from "../../ffi/mod.ts";
+import {
+  closeFd,
+  O_NONBLOCK,
+  O_WRONLY,
+  openFd,
+  SyscallError,
+  waitWritable,
+  writeSome,
+} from "../../ffi/mod.ts";
 import { encodeFrames, type InputFrame } from "./input_frames.ts";
-
-const O_WRONLY = 1;
-const O_NONBLOCK = 0o4000;
 
 /** An open input FIFO. */
 export class InputChannel {

@@ -8,6 +8,7 @@
 import { fileURLToPath } from "node:url";
 import {
   closeFd,
+  O_NONBLOCK,
   O_WRONLY,
   openFd,
   openPidfd,
@@ -223,7 +224,7 @@ function sendCommand(controlPath: string, command: ExecutorCommand): void {
   let fd: number;
   try {
     // Non-blocking: with no executor holding the FIFO, open fails (ENXIO) instead of waiting.
-    fd = openFd(controlPath, O_WRONLY | 0o4000);
+    fd = openFd(controlPath, O_WRONLY | O_NONBLOCK);
   } catch (err) {
     if (err instanceof SyscallError && (err.code === "ENXIO" || err.code === "ENOENT")) return;
     throw err;

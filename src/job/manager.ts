@@ -467,23 +467,25 @@ export class JobManager {
   #add(job: Job): void {
     this.#jobs.set(job.id, job);
     if (job.state !== "running") return;
-    void job.wait().finally(() => {
+    const ended = job.wait();
+    // First: the uid is free for the next start as soon as the job has ended.
+    void ended.finally(() => {
       const { uid, dynamic } = job.identity;
       // Free for another job once every process of this one is gone.
       if (dynamic) this.#sandbox.uidPool.release(uid);
       void this.#sweep();
     });
-    const recording = job.wait().then(() => this.#recordEnd(job)).catch((err: unknown) => {
-      this.#log(`cannot record the end of job ${job.id}: ${err}`);
-    });
+    const recording = ended.then((status) => this.#recordEnd(job, status)).catch(
+      (err: unknown) => this.#log(`cannot record the end of job ${job.id}: ${err}`),
+    );
     this.#recordingEnds.add(recording);
     void recording.finally(() => this.#recordingEnds.delete(recording));
   }
 
   /** The events of a job's end: `oom-killed` first when it applies, then how it ended. */
-  async #recordEnd(job: Job): Promise<void> {
+  async #recordEnd(job: Job, status?: JobStatus): Promise<void> {
     if (this.#released) return;
-    const status = await job.status();
+    status ??= await job.status();
     const base = { id: job.id, owner: job.owner, labels: status.labels };
     const none = { exitCode: null, signal: null, error: null };
     if (status.oomKilled) this.#events.record({ ...base, ...none, type: "oom-killed" });

@@ -13,6 +13,7 @@ import {
   eventToMessage,
   isUndecodable,
   type JobWorkerHandlers,
+  LAST_SEQ_HEADER,
   type ListRequestMessage,
   type ListResponseMessage,
   type SignalRequestMessage,
@@ -300,7 +301,7 @@ async function attach(
   const job = findJob(context, caller, start.id);
   // An interactive job that has ended (a quick one, before its client
   // attached) still gives its output and status; input then goes nowhere.
-  const writer = job.state === "running" || !job.spec.stdin ? attachInputOf(job) : null;
+  const writer = attachInputOf(job);
   const offset = start.offset ?? (await job.status()).output.bytes ?? 0;
   const abort = new AbortController();
   const onGone = () => abort.abort(new DOMException("client went away", "AbortError"));
@@ -399,9 +400,6 @@ async function attach(
  * `since`), so a slow client cannot make the server buffer without bound.
  */
 const MAX_QUEUED_EVENTS = 10_000;
-
-/** The WatchEvents response header with the newest event's number when the watch began. */
-export const LAST_SEQ_HEADER = "jobworker-last-seq";
 
 /** Sends the caller's events until the client goes away; rejects when it must end the stream. */
 async function watchEvents(

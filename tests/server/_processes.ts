@@ -10,7 +10,8 @@
 import { assertEquals, assertMatch } from "@std/assert";
 import { join } from "node:path";
 import { JobWorkerClient } from "../../src/api/client.ts";
-import type { TlsPaths } from "../../src/certs/mod.ts";
+import { certPathsFor, serverCertPaths, type TlsPaths } from "../../src/certs/mod.ts";
+import { testCertificates } from "../_support/certs.ts";
 import { clientConnection } from "../../src/api/tls.ts";
 import {
   newTestCgroupParent,
@@ -19,7 +20,7 @@ import {
   throwFirst,
 } from "../_support/host.ts";
 import { childrenOf, processesUsing } from "../_support/proc.ts";
-import { freePort, SERVER_MAIN, WatchedProcess, withTimeout } from "./_fixture.ts";
+import { freePort, SERVER_MAIN, tlsFlags, WatchedProcess, withTimeout } from "./_fixture.ts";
 
 export { processesUsing } from "../_support/proc.ts";
 export { tlsFlags } from "./_fixture.ts";
@@ -130,6 +131,27 @@ export async function startServerProcess(
     ),
   );
   return { server, addr, banner };
+}
+
+/**
+ * A server process on the test's data directory (`<root>/data`) with the
+ * test's certificates (`<root>/certs`, made on first use for alice) and
+ * `args`, and a client of it as alice.
+ */
+export async function serverWithClient(ctx: ProcessContext, args: string[] = []) {
+  const certsDir = join(ctx.root, "certs");
+  if (!(await Deno.stat(certsDir).then(() => true, () => false))) {
+    await testCertificates(certsDir, ["alice"]);
+  }
+  const dataDir = join(ctx.root, "data");
+  const started = await startServerProcess(ctx, [
+    "--data-dir",
+    dataDir,
+    ...tlsFlags(serverCertPaths(certsDir)),
+    ...args,
+  ]);
+  const api = await client(ctx, certPathsFor(certsDir, "alice"), started.addr);
+  return { ...started, api, dataDir };
 }
 
 /** An API client for `addr` with the TLS files `tls` (closed at teardown). */

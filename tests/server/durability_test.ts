@@ -8,16 +8,13 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import type { JobWorkerClient } from "../../src/api/client.ts";
-import { certPathsFor, makeCertificates, serverCertPaths } from "../../src/certs/mod.ts";
 import { findCgroupDirs, rootTest, streamAll, waitUntil } from "./_fixture.ts";
 import {
-  client,
   exitOf,
   firstOutput,
   type ProcessContext,
   processesUsing,
-  startServerProcess,
-  tlsFlags,
+  serverWithClient,
   withProcesses,
 } from "./_processes.ts";
 
@@ -26,22 +23,8 @@ const TICKER = `for i in $(seq 1 ${TICKS}); do echo "tick $i"; sleep 0.05; done`
 const EXPECTED_TICKS = Array.from({ length: TICKS }, (_, i) => `tick ${i + 1}\n`).join("");
 
 /** A server on the test's data directory, its client as alice, and a way to kill it. */
-async function serverOn(ctx: ProcessContext, extra: string[] = []) {
-  const certsDir = join(ctx.root, "certs");
-  if (!(await Deno.stat(certsDir).then(() => true, () => false))) {
-    await makeCertificates(certsDir, { clients: ["alice"] });
-  }
-  const dataDir = join(ctx.root, "data");
-  const started = await startServerProcess(ctx, [
-    "--data-dir",
-    dataDir,
-    ...tlsFlags(serverCertPaths(certsDir)),
-    "--shutdown-grace",
-    "1",
-    ...extra,
-  ]);
-  const api = await client(ctx, certPathsFor(certsDir, "alice"), started.addr);
-  return { ...started, api, dataDir };
+function serverOn(ctx: ProcessContext, extra: string[] = []) {
+  return serverWithClient(ctx, ["--shutdown-grace", "1", ...extra]);
 }
 
 async function sigkill(

@@ -8,11 +8,8 @@
 import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } from "@std/assert";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import type { AttachSession } from "../../src/api/mod.ts";
-import { join } from "node:path";
-import { certPathsFor, serverCertPaths } from "../../src/certs/mod.ts";
-import { testCertificates } from "../_support/certs.ts";
 import { apiFailure, rootTest, streamAll, waitUntil, withServer } from "./_fixture.ts";
-import { client, exitOf, startServerProcess, tlsFlags, withProcesses } from "./_processes.ts";
+import { exitOf, serverWithClient, withProcesses } from "./_processes.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 
@@ -149,14 +146,7 @@ rootTest(
 
 rootTest("attach: a job that does not read cannot make the server buffer its input", async () => {
   await withProcesses(async (ctx) => {
-    const certsDir = join(ctx.root, "certs");
-    await testCertificates(certsDir, ["alice"]);
-    const { server, addr } = await startServerProcess(ctx, [
-      "--data-dir",
-      join(ctx.root, "data"),
-      ...tlsFlags(serverCertPaths(certsDir)),
-    ]);
-    const alice = await client(ctx, certPathsFor(certsDir, "alice"), addr);
+    const { server, api: alice } = await serverWithClient(ctx);
     // It reads nothing until told to (USR1), then counts what it gets.
     const { id } = await alice.start({
       command: "sh",
@@ -197,14 +187,7 @@ rootTest("attach: a job that does not read cannot make the server buffer its inp
 
 rootTest("attach: a cancelled call (a detach) is no end-of-file; a server process", async () => {
   await withProcesses(async (ctx) => {
-    const certsDir = join(ctx.root, "certs");
-    await testCertificates(certsDir, ["alice"]);
-    const { server, addr } = await startServerProcess(ctx, [
-      "--data-dir",
-      join(ctx.root, "data"),
-      ...tlsFlags(serverCertPaths(certsDir)),
-    ]);
-    const alice = await client(ctx, certPathsFor(certsDir, "alice"), addr);
+    const { server, api: alice } = await serverWithClient(ctx);
     const { id } = await alice.start({ command: "sh", args: ["-c", "cat; echo eof"], stdin: true });
     for (let round = 0; round < 3; round++) {
       const session = alice.attach(id, { offset: 0 });

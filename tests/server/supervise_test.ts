@@ -6,16 +6,15 @@
  */
 import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
-import { certPathsFor, serverCertPaths } from "../../src/certs/mod.ts";
+import { serverCertPaths } from "../../src/certs/mod.ts";
 import { testCertificates } from "../_support/certs.ts";
 import { childrenOf, ownCgroupDirs } from "../_support/proc.ts";
 import { findCgroupDirs, rootTest, waitUntil } from "./_fixture.ts";
 import {
-  client,
   exitOf,
   type ProcessContext,
   processesUsing,
-  startServerProcess,
+  serverWithClient,
   tlsFlags,
   withProcesses,
 } from "./_processes.ts";
@@ -45,21 +44,8 @@ async function removeSupervisorLeaf(ctx: ProcessContext): Promise<void> {
   }
 }
 
-async function supervisedServer(ctx: ProcessContext, extra: string[] = []) {
-  const certsDir = join(ctx.root, "certs");
-  await testCertificates(certsDir, ["alice"]);
-  const dataDir = join(ctx.root, "data");
-  const started = await startServerProcess(ctx, [
-    "--supervise",
-    "--data-dir",
-    dataDir,
-    ...tlsFlags(serverCertPaths(certsDir)),
-    "--shutdown-grace",
-    "1",
-    ...extra,
-  ]);
-  const api = await client(ctx, certPathsFor(certsDir, "alice"), started.addr);
-  return { ...started, api, dataDir };
+function supervisedServer(ctx: ProcessContext) {
+  return serverWithClient(ctx, ["--supervise", "--shutdown-grace", "1"]);
 }
 
 rootTest(
